@@ -1,0 +1,3 @@
+export * from "./types";
+export * from "./builders";
+export { crds } from "./crds";
