@@ -1,0 +1,139 @@
+// Flags and environment -> one validated Config, parsed once at start. A bad value is one clear line
+// and a non-zero exit; nothing else in the agent reads process.env or argv.
+import { parseArgs } from "node:util";
+import { parseDuration } from "../shared/controller/backoff";
+import { LOG_LEVELS, LogLevel } from "../shared/controller/logger";
+import { parseBindAddress } from "../shared/controller/server";
+
+export interface Config {
+  /** Explicit kubeconfig path; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
+  kubeconfig?: string;
+  /** Watch one namespace; undefined = all namespaces. */
+  namespace?: string;
+  logLevel: LogLevel;
+  concurrency: number;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  /** Backoff before a FAILED IssuedCertificate is retried: base doubles per failure up to max. */
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** How often a waiting object is looked at again even without a watch event (safety net). */
+  resyncMs: number;
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  type: "string" | "boolean";
+  help: string;
+  default?: string;
+}
+
+export const OPTIONS: Option[] = [
+  { flag: "kubeconfig", env: "KUBECONFIG", type: "string", help: "kubeconfig file (default: in-cluster, then KUBECONFIG, then ~/.kube/config)" },
+  { flag: "namespace", env: "CERT_AGENT_NAMESPACE", type: "string", help: "watch only this namespace (default: all)" },
+  { flag: "log-level", env: "CERT_AGENT_LOG_LEVEL", type: "string", help: "error|warn|info|debug", default: "info" },
+  { flag: "concurrency", env: "CERT_AGENT_CONCURRENCY", type: "string", help: "IssuedCertificates reconciled in parallel (1-64)", default: "4" },
+  { flag: "metrics-bind-address", env: "CERT_AGENT_METRICS_BIND_ADDRESS", type: "string", help: "host:port for /metrics, 0 disables", default: "127.0.0.1:8080" },
+  { flag: "health-probe-bind-address", env: "CERT_AGENT_HEALTH_PROBE_BIND_ADDRESS", type: "string", help: "host:port for /healthz and /readyz, 0 disables", default: "127.0.0.1:8081" },
+  { flag: "leader-elect", env: "CERT_AGENT_LEADER_ELECT", type: "boolean", help: "run only while holding a Lease (for several replicas)", default: "false" },
+  { flag: "leader-election-namespace", env: "CERT_AGENT_LEADER_ELECTION_NAMESPACE", type: "string", help: "namespace of the Lease", default: "default" },
+  { flag: "leader-election-id", env: "CERT_AGENT_LEADER_ELECTION_ID", type: "string", help: "name of the Lease", default: "cert-agent" },
+  { flag: "retry-base-delay", env: "CERT_AGENT_RETRY_BASE_DELAY", type: "string", help: "first retry delay after FAILED (doubles each time)", default: "10s" },
+  { flag: "retry-max-delay", env: "CERT_AGENT_RETRY_MAX_DELAY", type: "string", help: "cap of the retry delay", default: "10m" },
+  { flag: "resync-period", env: "CERT_AGENT_RESYNC_PERIOD", type: "string", help: "re-check waiting objects this often without events", default: "5m" },
+];
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function usage(): string {
+  const lines = OPTIONS.map((o) => `  --${o.flag}${o.type === "string" ? " <value>" : ""}  ${o.help} [env ${o.env}${o.default !== undefined ? `, default ${o.default}` : ""}]`);
+  return ["usage: cert-agent [flags]", ...lines, "  --help  print this"].join("\n");
+}
+
+/** Flags win over environment variables, which win over defaults. Throws ConfigError. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: Object.fromEntries([
+        ...OPTIONS.map((o) => [o.flag, { type: o.type }] as const),
+        ["help", { type: "boolean" }],
+      ]),
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (parsed.help) return "help";
+
+  const raw = (flag: string): string | undefined => {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    const value = parsed[flag];
+    if (value !== undefined) return String(value);
+    const fromEnv = env[option.env];
+    if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+    return option.default;
+  };
+
+  const logLevel = raw("log-level")!;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const concurrency = Number(raw("concurrency"));
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw new ConfigError(`--concurrency: "${raw("concurrency")}" must be an integer from 1 to 64`);
+  }
+  const duration = (flag: string): number => {
+    try {
+      const ms = parseDuration(raw(flag)!);
+      if (ms <= 0) throw new Error(`must be positive`);
+      return ms;
+    } catch (err) {
+      throw new ConfigError(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const bind = (flag: string): string => {
+    const value = raw(flag)!;
+    try {
+      parseBindAddress(value);
+    } catch (err) {
+      throw new ConfigError(`--${flag}: ${(err as Error).message}`);
+    }
+    return value;
+  };
+  const bool = (flag: string): boolean => {
+    const value = raw(flag)!.toLowerCase();
+    if (!["true", "false", "1", "0"].includes(value)) throw new ConfigError(`--${flag}: "${value}" is not true or false`);
+    return value === "true" || value === "1";
+  };
+
+  const config: Config = {
+    kubeconfig: raw("kubeconfig"),
+    namespace: raw("namespace"),
+    logLevel: logLevel as LogLevel,
+    concurrency,
+    metricsBindAddress: bind("metrics-bind-address"),
+    healthProbeBindAddress: bind("health-probe-bind-address"),
+    leaderElect: bool("leader-elect"),
+    leaderElectionNamespace: raw("leader-election-namespace")!,
+    leaderElectionId: raw("leader-election-id")!,
+    retryBaseDelayMs: duration("retry-base-delay"),
+    retryMaxDelayMs: duration("retry-max-delay"),
+    resyncMs: duration("resync-period"),
+  };
+  if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
+    throw new ConfigError(`--retry-max-delay (${raw("retry-max-delay")}) is below --retry-base-delay (${raw("retry-base-delay")})`);
+  }
+  if (config.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(config.namespace)) {
+    throw new ConfigError(`--namespace: "${config.namespace}" is not a valid namespace name`);
+  }
+  return config;
+}

@@ -1,0 +1,44 @@
+// Names the agent writes onto the objects it owns, and the reasons of its Events and transitions.
+
+export const COMPONENT = "cert-agent";
+
+/** Every Secret and CertificateRequest the agent writes carries this label (and only those do). */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = "cert-agent";
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+/** "namespace/name" of the IssuedCertificate an object was made for (target secrets live elsewhere). */
+export const OWNER_ANNOTATION = "cert-agent.io/issued-certificate";
+/** metadata.generation of the IssuedCertificate a key or request was made for. */
+export const GENERATION_ANNOTATION = "cert-agent.io/generation";
+/** Hex SHA-256 of the public key (SPKI): identifies a key without revealing it. */
+export const KEY_FINGERPRINT_ANNOTATION = "cert-agent.io/public-key-sha256";
+/** Set by users on an IssuedCertificate to pick the key type: RSA (default), ECDSA-P256, ECDSA-P384. */
+export const KEY_ALGORITHM_ANNOTATION = "cert-agent.io/key-algorithm";
+
+export const PRIVATE_KEY_SECRET_TYPE = "certificates.mesh.gloo.solo.io/generated_private_key";
+export const PRIVATE_KEY_SECRET_KEY = "private-key";
+export const ISSUED_SECRET_TYPE = "certificates.mesh.gloo.solo.io/issued_certificate";
+
+/** Keys of the Istio plugged-in CA secret. */
+export const CA_CERT = "ca-cert.pem";
+export const CA_KEY = "ca-key.pem";
+export const CERT_CHAIN = "cert-chain.pem";
+export const ROOT_CERT = "root-cert.pem";
+
+/** Reasons: the `reason` of Events and of transition log lines. */
+export const Reason = {
+  SpecChanged: "SpecChanged",
+  InvalidSpec: "InvalidSpec",
+  CertificateRequested: "CertificateRequested",
+  CertificateRequestMissing: "CertificateRequestMissing",
+  PrivateKeyMissing: "PrivateKeyMissing",
+  IssuerFailed: "IssuerFailed",
+  CertificateRejected: "CertificateRejected",
+  TargetSecretConflict: "TargetSecretConflict",
+  Issued: "Issued",
+  Finished: "Finished",
+  TargetSecretMissing: "TargetSecretMissing",
+  Retrying: "Retrying",
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];

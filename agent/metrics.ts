@@ -1,0 +1,41 @@
+// Prometheus metrics of the agent (prom-client), on their own registry so tests can run several agents.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({
+    name: "cert_agent_reconcile_total",
+    help: "Reconciles of IssuedCertificates by outcome",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly reconcileSeconds = new Histogram({
+    name: "cert_agent_reconcile_duration_seconds",
+    help: "Time spent in one reconcile",
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly transitions = new Counter({
+    name: "cert_agent_transitions_total",
+    help: "IssuedCertificate state transitions",
+    labelNames: ["from", "to", "reason"],
+    registers: [this.registry],
+  });
+  readonly keygenSeconds = new Histogram({
+    name: "cert_agent_key_generation_duration_seconds",
+    help: "Time to generate one private key",
+    labelNames: ["algorithm"],
+    buckets: [0.01, 0.1, 0.5, 1, 2, 5, 10, 20],
+    registers: [this.registry],
+  });
+  readonly expiration = new Gauge({
+    name: "cert_agent_certificate_expiration_timestamp_seconds",
+    help: "NotAfter of the intermediate written to the target secret",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,58 @@
+// Reads what an IssuedCertificate asks for and refuses what cannot work, before any key is made.
+import { IssuedCertificate, ObjectRef } from "../shared/api/types";
+import { KeySpec, parseKeyAlgorithm } from "../shared/pki";
+import { KEY_ALGORITHM_ANNOTATION } from "./constants";
+
+export interface CertificateIntent {
+  hosts: string[];
+  org: string;
+  keySpec: KeySpec;
+  target: ObjectRef;
+}
+
+export class InvalidSpecError extends Error {
+  override readonly name = "InvalidSpecError";
+}
+
+/** Secret names are DNS subdomains. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function readIntent(ic: IssuedCertificate): CertificateIntent {
+  const spec = ic.spec ?? {};
+  const hosts = spec.hosts ?? [];
+  if (hosts.length === 0) throw new InvalidSpecError("spec.hosts is empty: at least one SAN is required");
+  const bad = hosts.find((h) => h.trim() === "" || h !== h.trim());
+  if (bad !== undefined) throw new InvalidSpecError(`spec.hosts contains an empty or space-padded entry ${JSON.stringify(bad)}`);
+
+  const target = spec.issuedCertificateSecret!;
+  if (!NAME.test(target.name ?? "") || !NAME.test(target.namespace ?? "")) {
+    throw new InvalidSpecError(
+      `spec.issuedCertificateSecret ${JSON.stringify(target)} needs a valid name and namespace`,
+    );
+  }
+  if (target.namespace === ic.metadata.namespace && target.name === ic.metadata.name) {
+    throw new InvalidSpecError(
+      `spec.issuedCertificateSecret ${target.namespace}/${target.name} is where the private key is staged: ` +
+        `name the IssuedCertificate or the target secret differently`,
+    );
+  }
+
+  let keySpec: KeySpec;
+  try {
+    keySpec = parseKeyAlgorithm(ic.metadata.annotations?.[KEY_ALGORITHM_ANNOTATION], spec.certOptions?.rsaKeySizeBytes);
+  } catch (err) {
+    throw new InvalidSpecError((err as Error).message);
+  }
+  return {
+    hosts,
+    // certOptions.orgName wins over the deprecated org, as in Gloo Mesh.
+    org: spec.certOptions?.orgName || spec.org || "",
+    keySpec,
+    target: { name: target.name, namespace: target.namespace },
+  };
+}
+
+/** Objects without a target secret are not ours to process (Gloo Mesh skips them too). */
+export function hasTarget(ic: IssuedCertificate): boolean {
+  return Boolean(ic.spec?.issuedCertificateSecret?.name);
+}
