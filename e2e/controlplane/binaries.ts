@@ -1,0 +1,46 @@
+// Finds kube-apiserver, etcd and kube-controller-manager. build.sh owns building and caching them;
+// it prints the cache directory as its last stdout line (instantly when already built).
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { repoRoot } from "./repo";
+
+export const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
+export type BinaryName = (typeof BINARIES)[number];
+
+export const BIN_DIR_ENV = "CERT_AGENT_CONTROLPLANE_BIN";
+
+/** opts.binDir, else $CERT_AGENT_CONTROLPLANE_BIN, else whatever build.sh prints. */
+export async function resolveBinDir(binDir?: string, needed: readonly BinaryName[] = BINARIES): Promise<string> {
+  const dir = binDir ?? process.env[BIN_DIR_ENV] ?? (await runBuildScript());
+  const missing = needed.filter((b) => !isExecutable(path.join(dir, b)));
+  if (missing.length > 0) {
+    throw new Error(`control-plane binaries missing in ${dir}: ${missing.join(", ")} (run: bash e2e/controlplane/build.sh)`);
+  }
+  return dir;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runBuildScript(): Promise<string> {
+  const script = path.join(repoRoot(), "e2e", "controlplane", "build.sh");
+  return new Promise((resolve, reject) => {
+    // stderr passes through: a cold build takes many minutes and its progress lines say so.
+    const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const last = out.trim().split("\n").pop()?.trim() ?? "";
+      if (code !== 0 || last === "") reject(new Error(`${script} failed (exit ${code}): ${out.trim()}`));
+      else resolve(last);
+    });
+  });
+}

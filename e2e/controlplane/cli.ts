@@ -1,0 +1,37 @@
+// `npm run controlplane`: starts a local control plane for manual work, prints how to reach it, and
+// keeps it running until SIGINT/SIGTERM, then stops every component and removes its data dir.
+import { startControlPlane } from "./controlplane";
+
+async function main(): Promise<void> {
+  const log = (m: string): void => void process.stderr.write(`[controlplane] ${m}\n`);
+  // Our own handlers: the launcher's default signal handling kills components abruptly, while a
+  // listener here makes it leave shutdown to us (a graceful stop() that also removes the data dir).
+  let stopRequested: NodeJS.Signals | undefined;
+  let wake: () => void = () => {};
+  const onSignal = (sig: NodeJS.Signals): void => {
+    stopRequested ??= sig;
+    wake();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const cp = await startControlPlane({ log, keepDataDir: process.env.CERT_AGENT_KEEP_DATA_DIR === "1" });
+  process.stdout.write(
+    `kubeconfig: ${cp.kubeconfigPath}\n` +
+      `server: ${cp.server}\n` +
+      `logs: ${cp.dataDir}/*.log\n` +
+      `export KUBECONFIG=${cp.kubeconfigPath}\n`,
+  );
+  if (stopRequested === undefined) {
+    log("running; press Ctrl-C to stop");
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
+  log(`${stopRequested}: stopping`);
+  await cp.stop();
+  log("stopped");
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`[controlplane] ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

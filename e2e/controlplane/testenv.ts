@@ -1,0 +1,61 @@
+// Helpers for test files that use the control plane shared by the whole Jest run
+// (see jest-global-setup.ts). Each test file works in namespaces of its own.
+import * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV } from "./testenv-names";
+
+export { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV };
+
+/** True when the global setup was told to start no control plane (CERT_AGENT_NO_CONTROLPLANE=1). */
+export function controlPlaneDisabled(): boolean {
+  return process.env[NO_CONTROLPLANE_ENV] === "1";
+}
+
+/** `describe`, or `describe.skip` when CERT_AGENT_NO_CONTROLPLANE=1 asked for a unit-only run. */
+export const describeWithControlPlane: jest.Describe = controlPlaneDisabled() ? describe.skip : describe;
+
+/** Path of the shared control plane's admin kubeconfig. */
+export function sharedKubeconfigPath(): string {
+  const file = process.env[KUBECONFIG_ENV];
+  if (!file) {
+    throw new Error(
+      `${KUBECONFIG_ENV} is not set: no shared control plane is running. Run tests through jest.config.js ` +
+        `(its globalSetup starts one)` +
+        (controlPlaneDisabled() ? `, without ${NO_CONTROLPLANE_ENV}=1` : "") +
+        ", or set it to an admin kubeconfig.",
+    );
+  }
+  return file;
+}
+
+/** A KubeConfig for the shared control plane's admin user (system:masters). */
+export function sharedKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sharedKubeconfigPath());
+  return kc;
+}
+
+export interface TestNamespace {
+  name: string;
+  /** Deletes the namespace; the controller manager then removes everything in it. Tolerates 404. */
+  cleanup: () => Promise<void>;
+}
+
+/** Creates a namespace named <prefix>-<random>, unique across test files and runs. */
+export async function createTestNamespace(kc: k8s.KubeConfig, prefix: string): Promise<TestNamespace> {
+  // A DNS-1123 label: lowercase alphanumerics and '-', at most 63 characters.
+  const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "test";
+  const name = `${base}-${randomBytes(4).toString("hex")}`;
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name, labels: { "cert-agent.test/namespace": "true" } } } });
+  return {
+    name,
+    cleanup: async () => {
+      try {
+        await core.deleteNamespace({ name });
+      } catch (e) {
+        if (!(e instanceof k8s.ApiException && e.code === 404)) throw e;
+      }
+    },
+  };
+}
