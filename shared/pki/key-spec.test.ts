@@ -1,0 +1,53 @@
+import { PkiError, describeKeySpec, parseKeyAlgorithm, rsaKeySpecFromBits } from "./index";
+
+describe("describeKeySpec", () => {
+  it.each([
+    [{ algorithm: "RSA", bits: 2048 } as const, "RSA-2048"],
+    [{ algorithm: "RSA", bits: 4096 } as const, "RSA-4096"],
+    [{ algorithm: "ECDSA", curve: "P-256" } as const, "ECDSA-P256"],
+    [{ algorithm: "ECDSA", curve: "P-384" } as const, "ECDSA-P384"],
+  ])("%j -> %s", (spec, text) => {
+    expect(describeKeySpec(spec)).toBe(text);
+  });
+});
+
+describe("rsaKeySpecFromBits (Gloo Mesh's rsaKeySizeBytes, read as bits)", () => {
+  it.each([
+    [undefined, 4096],
+    [0, 4096],
+    [2048, 2048],
+    [3072, 3072],
+    [4096, 4096],
+  ])("%s -> RSA-%s", (bits, expected) => {
+    expect(rsaKeySpecFromBits(bits)).toEqual({ algorithm: "RSA", bits: expected });
+  });
+
+  it.each([1024, -1, 512, 256, 4069, 8192, 2048.5, NaN, Infinity])("rejects %s with a PkiError naming the allowed sizes", (bits) => {
+    expect(() => rsaKeySpecFromBits(bits)).toThrow(PkiError);
+    expect(() => rsaKeySpecFromBits(bits)).toThrow(/unsupported RSA key size .*2048, 3072 or 4096/);
+  });
+});
+
+describe("parseKeyAlgorithm", () => {
+  it.each([
+    [undefined, undefined, { algorithm: "RSA", bits: 4096 }],
+    ["", 2048, { algorithm: "RSA", bits: 2048 }],
+    ["RSA", 3072, { algorithm: "RSA", bits: 3072 }],
+    ["rsa", 0, { algorithm: "RSA", bits: 4096 }],
+    ["ECDSA-P256", undefined, { algorithm: "ECDSA", curve: "P-256" }],
+    ["ecdsa-p384", undefined, { algorithm: "ECDSA", curve: "P-384" }],
+    // The CRD defaults rsaKeySizeBytes, so an ECDSA choice must not trip over it.
+    ["Ecdsa-P256", 4096, { algorithm: "ECDSA", curve: "P-256" }],
+  ])("(%j, %j) -> %j", (value, bits, expected) => {
+    expect(parseKeyAlgorithm(value, bits)).toEqual(expected);
+  });
+
+  it.each(["DSA", "ECDSA", "ECDSA-P521", "Ed25519", "RSA-2048"])("rejects %j", (value) => {
+    expect(() => parseKeyAlgorithm(value, undefined)).toThrow(PkiError);
+    expect(() => parseKeyAlgorithm(value, undefined)).toThrow(/use RSA, ECDSA-P256 or ECDSA-P384/);
+  });
+
+  it("applies the RSA size check to RSA", () => {
+    expect(() => parseKeyAlgorithm("RSA", 1024)).toThrow(/unsupported RSA key size 1024/);
+  });
+});

@@ -1,0 +1,142 @@
+import { x509 } from "./crypto-provider";
+import { CertificateVerificationError } from "./errors";
+import { type CertificateSummary, type ParsedCertificate, parseCertificateBundlePem, parseSingleCertificatePem } from "./certificate";
+import { hostComparisonKey, sanComparisonKey } from "./hosts";
+import { importPrivateKeyPem } from "./keys";
+import { samePublicKey } from "./spki";
+
+export interface VerifyIssuedCertificateRequest {
+  /** signedCertificate from the CertificateRequest: one PEM certificate. */
+  certificatePem: string;
+  /** signingRootCa: one or more PEM root certificates. */
+  rootPem: string;
+  /** The public half of the key we generated and put in the CSR. */
+  publicKey: CryptoKey;
+  /** The IssuedCertificate's spec.hosts. */
+  hosts: string[];
+  now: Date;
+  /**
+   * Accept a notBefore up to this far in the future. The issuer stamps notBefore with ITS clock; an agent
+   * clock a second behind would otherwise refuse a fresh certificate. Default 0 (strict).
+   */
+  clockSkewToleranceMs?: number;
+}
+
+export type VerifiedCertificate = CertificateSummary;
+
+// Go refuses SHA-1 and MD5 signatures in chains since 1.18; istiod and Envoy would not accept them either.
+const ACCEPTED_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
+
+/**
+ * The checks istiod makes on a plugged-in CA (and cert-manager on an issued certificate), in the order that
+ * gives the most useful reason first. Each failure is a CertificateVerificationError with its own reason;
+ * messages carry names, dates and SANs, never key material.
+ */
+export async function verifyIssuedCertificate(request: VerifyIssuedCertificateRequest): Promise<VerifiedCertificate> {
+  const parsed = await parseSingleCertificatePem(request.certificatePem, "signed certificate");
+  if (!(await samePublicKey(parsed.publicKey, request.publicKey))) {
+    throw new CertificateVerificationError(
+      "PublicKeyMismatch",
+      "the certificate certifies a different public key than the one in our CSR",
+    );
+  }
+  await checkSignedByRoot(parsed, request.rootPem, request.now);
+  checkIsCertificateAuthority(parsed.certificate);
+  checkValidity(parsed.summary, request.now, request.clockSkewToleranceMs ?? 0);
+  checkSans(parsed, request.hosts);
+  return parsed.summary;
+}
+
+/** Whether certPem certifies the public half of privateKeyPem (istiod's key/cert match). Malformed input throws PkiError. */
+export async function certificateMatchesPrivateKey(certPem: string, privateKeyPem: string): Promise<boolean> {
+  const { publicKey: certified } = await parseSingleCertificatePem(certPem);
+  const { publicKey } = await importPrivateKeyPem(privateKeyPem);
+  return samePublicKey(certified, publicKey);
+}
+
+async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string, now: Date): Promise<void> {
+  const untrusted = (message: string) => new CertificateVerificationError("UntrustedChain", message);
+  let roots: ParsedCertificate[];
+  try {
+    roots = await parseCertificateBundlePem(rootPem, "signing root");
+  } catch (error) {
+    throw untrusted(error instanceof Error ? error.message : "signing root is malformed");
+  }
+  const { certificate } = parsed;
+  const hash = certificate.signatureAlgorithm.hash?.name ?? "none";
+  if (!ACCEPTED_SIGNATURE_HASHES.has(hash)) throw untrusted(`certificate is signed with ${hash}; SHA-256 or stronger is required`);
+
+  const issuerName = Buffer.from(certificate.issuerName.toArrayBuffer());
+  const namedRoots = roots.filter((r) => issuerName.equals(Buffer.from(r.certificate.subjectName.toArrayBuffer())));
+  if (namedRoots.length === 0) {
+    throw untrusted(
+      `certificate issuer "${certificate.issuer}" is not the subject of the signing root ` +
+        `(${roots.map((r) => `"${r.summary.subject}"`).join(", ")})`,
+    );
+  }
+  let signer: ParsedCertificate | undefined;
+  for (const root of namedRoots) {
+    if (await certificate.verify({ publicKey: root.certificate.publicKey, signatureOnly: true })) {
+      signer = root;
+      break;
+    }
+  }
+  if (!signer) throw untrusted(`certificate signature does not verify with the key of root "${certificate.issuer}"`);
+
+  const constraints = signer.certificate.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) throw untrusted("the signing root is not a CA (BasicConstraints CA is not true)");
+  if (constraints.pathLength === 0) throw untrusted("the signing root allows no intermediate CA (pathLenConstraint 0)");
+  const usages = signer.certificate.getExtension(x509.KeyUsagesExtension);
+  if (usages && !(usages.usages & x509.KeyUsageFlags.keyCertSign)) {
+    throw untrusted("the signing root's KeyUsage does not allow certificate signing");
+  }
+  if (now < signer.summary.notBefore || now > signer.summary.notAfter) {
+    throw untrusted(
+      `the signing root is outside its validity (${signer.summary.notBefore.toISOString()} to ${signer.summary.notAfter.toISOString()})`,
+    );
+  }
+}
+
+/**
+ * Istio signs workload certificates with this key, and Envoy (BoringSSL) refuses a chain whose CA lacks
+ * CA=true, or whose KeyUsage, when present, lacks keyCertSign.
+ */
+function checkIsCertificateAuthority(certificate: x509.X509Certificate): void {
+  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) {
+    throw new CertificateVerificationError(
+      "NotACA",
+      constraints ? "BasicConstraints CA is false" : "the certificate has no BasicConstraints extension",
+    );
+  }
+  const usages = certificate.getExtension(x509.KeyUsagesExtension);
+  if (usages && !(usages.usages & x509.KeyUsageFlags.keyCertSign)) {
+    throw new CertificateVerificationError("NotACA", "KeyUsage does not include Certificate Sign");
+  }
+}
+
+function checkValidity(summary: CertificateSummary, now: Date, clockSkewToleranceMs: number): void {
+  if (now.getTime() + clockSkewToleranceMs < summary.notBefore.getTime()) {
+    throw new CertificateVerificationError(
+      "NotYetValid",
+      `valid from ${summary.notBefore.toISOString()}, now is ${now.toISOString()}`,
+    );
+  }
+  if (now > summary.notAfter) {
+    throw new CertificateVerificationError("Expired", `expired at ${summary.notAfter.toISOString()}, now is ${now.toISOString()}`);
+  }
+}
+
+/** Set equality by (type, value): an IP host must be an IP SAN, a spiffe:// host a URI SAN, anything else DNS. */
+function checkSans(parsed: ParsedCertificate, hosts: readonly string[]): void {
+  const wanted = new Map(hosts.map((h) => [hostComparisonKey(h), h]));
+  const present = new Map(parsed.sanEntries.map((e) => [sanComparisonKey(e), e.value]));
+  const missing = [...wanted].filter(([key]) => !present.has(key)).map(([, host]) => host);
+  const unexpected = [...present].filter(([key]) => !wanted.has(key)).map(([, value]) => value);
+  if (missing.length > 0 || unexpected.length > 0) {
+    throw new CertificateVerificationError(
+      "SANMismatch",
+      `certificate SANs differ from the requested hosts: missing ${JSON.stringify(missing)}, unexpected ${JSON.stringify(unexpected)}`,
+    );
+  }
+}
