@@ -4,6 +4,7 @@
 import { x509 } from "../../shared/pki/crypto-provider";
 import { subjectAltNameExtension } from "../../shared/pki/hosts";
 import { signingAlgorithmFor } from "../../shared/pki/key-spec";
+import { COMMON_NAME_OID, singleAttributeName } from "../../shared/pki/names";
 import { encodePem } from "../../shared/pki/pem";
 import {
   type KeySpec,
@@ -68,7 +69,7 @@ const DEFAULT_TTL_DAYS = 365;
 const GARBAGE_RESPONSE = encodePem("CERTIFICATE", Buffer.from("this is not an X.509 certificate"));
 
 export async function createRootCa(options: CreateRootCaOptions = {}): Promise<RootCa> {
-  const name = new x509.Name([{ "2.5.4.3": [options.commonName ?? "cert-agent reference root CA"] }]);
+  const name = singleAttributeName(COMMON_NAME_OID, options.commonName ?? "cert-agent reference root CA");
   return selfSignedRoot(name, options.spec ?? { algorithm: "RSA", bits: 2048 }, options.days ?? 3650, options.now ?? new Date());
 }
 

@@ -3,10 +3,10 @@ import { x509 } from "./crypto-provider";
 import { PkiError } from "./errors";
 import { readSubjectAltNames, subjectAltNameExtension } from "./hosts";
 import { type KeySpec, keySpecOfKey, signingAlgorithmFor } from "./key-spec";
+import { ORGANIZATION_OID, singleAttributeName } from "./names";
 import { decodePem, encodePem, toArrayBuffer } from "./pem";
 import { importSpki } from "./spki";
 
-const ORGANIZATION_OID = "2.5.4.10";
 const CSR_LABELS = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
 
 export interface CsrRequest {
@@ -26,7 +26,7 @@ export async function buildCsr({ keys, org, hosts }: CsrRequest): Promise<string
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = await x509.Pkcs10CertificateRequestGenerator.create({
-      ...(org ? { name: new x509.Name([{ [ORGANIZATION_OID]: [org] }]) } : {}),
+      ...(org ? { name: singleAttributeName(ORGANIZATION_OID, org) } : {}),
       extensions: hosts.length > 0 ? [subjectAltNameExtension(hosts)] : [],
       signingAlgorithm: signingAlgorithmFor(spec),
       keys,

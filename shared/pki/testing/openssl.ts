@@ -47,11 +47,17 @@ export class OpensslWorkspace {
     return result;
   }
 
-  /** The DER SubjectPublicKeyInfo openssl extracts, hex SHA-256 (comparable to publicKeyFingerprint). */
+  /**
+   * Hex SHA-256 of the SubjectPublicKeyInfo that an openssl command prints (PEM "PUBLIC KEY" or DER), to
+   * compare with publicKeyFingerprint.
+   */
   publicKeyFingerprintOf(args: string[]): string {
-    const der = spawnSync("openssl", args, { cwd: this.dir, encoding: "buffer" });
-    if (der.status !== 0) throw new Error(`openssl ${args.join(" ")} failed:\n${der.stderr.toString()}`);
-    return createHash("sha256").update(der.stdout).digest("hex");
+    const result = spawnSync("openssl", args, { cwd: this.dir, encoding: "buffer" });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(" ")} failed:\n${result.stderr.toString()}`);
+    const text = result.stdout.toString("latin1");
+    const pem = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(text);
+    const der = pem ? Buffer.from((pem[1] as string).replace(/\s+/g, ""), "base64") : result.stdout;
+    return createHash("sha256").update(der).digest("hex");
   }
 
   cleanup(): void {

@@ -1,0 +1,135 @@
+import {
+  type KeySpec,
+  PkiError,
+  buildCsr,
+  describeKeySpec,
+  generateKeyPair,
+  parseCsr,
+  publicKeyFingerprint,
+} from "./index";
+import { OpensslWorkspace } from "./testing/openssl";
+
+// RSA-4096 is covered end to end in e2e/issuer/sign.test.ts; one slow key per file is enough.
+const SPECS: KeySpec[] = [
+  { algorithm: "RSA", bits: 2048 },
+  { algorithm: "RSA", bits: 3072 },
+  { algorithm: "ECDSA", curve: "P-256" },
+  { algorithm: "ECDSA", curve: "P-384" },
+];
+const HOSTS = [
+  "spiffe://cluster.local/ns/istio-system/sa/istiod",
+  "istiod.istio-system.svc",
+  "10.0.0.1",
+  "2001:db8::1",
+];
+
+const ws = new OpensslWorkspace();
+const pairs = new Map<string, CryptoKeyPair>();
+
+beforeAll(async () => {
+  const generated = await Promise.all(SPECS.map((spec) => generateKeyPair(spec)));
+  SPECS.forEach((spec, i) => pairs.set(describeKeySpec(spec), generated[i] as CryptoKeyPair));
+}, 60_000);
+afterAll(() => ws.cleanup());
+
+describe.each(SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("CSR with %s", (name, spec) => {
+  const keys = () => pairs.get(name) as CryptoKeyPair;
+
+  it("passes `openssl req -verify` with subject O= only, one critical SAN and a SHA-256 signature", async () => {
+    const csr = await buildCsr({ keys: keys(), org: "solo.io", hosts: HOSTS });
+    expect(csr).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----\n[\s\S]+\n-----END CERTIFICATE REQUEST-----\n$/);
+    const path = ws.file(`${name}.csr.pem`, csr);
+    const { output } = ws.ok(["req", "-in", path, "-noout", "-verify", "-text"]);
+    expect(output).toContain("self-signature verify OK");
+    expect(output).toMatch(/Subject: O ?= ?solo\.io\n/);
+    expect(output).not.toMatch(/CN ?=/);
+    expect(output.match(/X509v3 Subject Alternative Name/g)).toHaveLength(1);
+    expect(output).toContain("X509v3 Subject Alternative Name: critical");
+    expect(output).toContain(
+      "URI:spiffe://cluster.local/ns/istio-system/sa/istiod, DNS:istiod.istio-system.svc, IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1",
+    );
+    if (spec.algorithm === "RSA") {
+      expect(output).toContain("Signature Algorithm: sha256WithRSAEncryption");
+      expect(output).toContain(`Public-Key: (${spec.bits} bit)`);
+    } else {
+      expect(output).toContain("Signature Algorithm: ecdsa-with-SHA256");
+      expect(output).toContain(`NIST CURVE: ${spec.curve}`);
+    }
+    expect(ws.publicKeyFingerprintOf(["req", "-in", path, "-noout", "-pubkey"])).toBe(
+      await publicKeyFingerprint(keys().publicKey),
+    );
+  });
+
+  it("parses back (what the issuer reads)", async () => {
+    const parsed = await parseCsr(await buildCsr({ keys: keys(), org: "solo.io", hosts: HOSTS }));
+    expect(parsed).toMatchObject({ org: "solo.io", hosts: HOSTS, valid: true, spec });
+    expect(await publicKeyFingerprint(parsed.publicKey)).toBe(await publicKeyFingerprint(keys().publicKey));
+  });
+});
+
+describe("buildCsr details", () => {
+  const keys = () => pairs.get("ECDSA-P256") as CryptoKeyPair;
+
+  it("writes an empty subject when org is empty", async () => {
+    const path = ws.file("no-org.csr.pem", await buildCsr({ keys: keys(), org: "", hosts: ["a.example.com"] }));
+    expect(ws.ok(["req", "-in", path, "-noout", "-subject", "-nameopt", "RFC2253"]).stdout.trim()).toBe("subject=");
+    expect((await parseCsr(ws.read("no-org.csr.pem"))).org).toBe("");
+  });
+
+  it("keeps an org with DN-special characters as one O= value", async () => {
+    const org = 'Solo, Inc. + "friends" \\ #1 – Zürich';
+    const csr = await buildCsr({ keys: keys(), org, hosts: ["a.example.com"] });
+    expect((await parseCsr(csr)).org).toBe(org);
+    const path = ws.file("special-org.csr.pem", csr);
+    const subject = ws.ok(["req", "-in", path, "-noout", "-subject", "-nameopt", "multiline,utf8,-esc_msb"]).stdout;
+    // openssl's display escapes the backslash; the bytes are the org verbatim.
+    expect(subject).toContain(`organizationName          = ${org.replace(/\\/g, "\\\\")}`);
+  });
+
+  it("omits the SAN extension when there are no hosts (an empty GeneralNames is invalid DER)", async () => {
+    const path = ws.file("no-hosts.csr.pem", await buildCsr({ keys: keys(), org: "o", hosts: [] }));
+    const { output } = ws.ok(["req", "-in", path, "-noout", "-verify", "-text"]);
+    expect(output).not.toContain("Subject Alternative Name");
+    expect((await parseCsr(ws.read("no-hosts.csr.pem"))).hosts).toEqual([]);
+  });
+
+  it("encodes an IPv4-mapped IPv6 host as the IPv4 address, as Go does", async () => {
+    const path = ws.file("mapped.csr.pem", await buildCsr({ keys: keys(), org: "o", hosts: ["::ffff:10.1.2.3"] }));
+    expect(ws.ok(["req", "-in", path, "-noout", "-text"]).output).toContain("IP Address:10.1.2.3\n");
+  });
+
+  it("reports a CSR whose signature does not match as invalid (and openssl agrees)", async () => {
+    const csr = await buildCsr({ keys: keys(), org: "o", hosts: ["a.example.com"] });
+    const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ""), "base64");
+    der[der.length - 5] ^= 0x01; // inside the signature value
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect((await parseCsr(tampered)).valid).toBe(false);
+    ws.file("tampered.csr.pem", tampered);
+    // openssl 3.0 exits 0 here and only says so.
+    expect(ws.run(["req", "-in", "tampered.csr.pem", "-noout", "-verify"]).output).toContain("verify failure");
+  });
+
+  it("parses a CSR made by openssl", async () => {
+    const key = ws.file("openssl.key", ws.ok(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]).stdout);
+    const csr = ws.ok([
+      "req", "-new", "-key", key, "-subj", "/O=from-openssl",
+      "-addext", "subjectAltName=critical,URI:spiffe://td/ns/x/sa/y,DNS:x.example.com,IP:192.0.2.1",
+    ]).stdout;
+    expect(await parseCsr(csr)).toMatchObject({
+      org: "from-openssl",
+      hosts: ["spiffe://td/ns/x/sa/y", "x.example.com", "192.0.2.1"],
+      valid: true,
+      spec: { algorithm: "ECDSA", curve: "P-384" },
+    });
+  });
+
+  it.each([
+    ["empty", ""],
+    ["not PEM", "garbage"],
+    ["a PEM that is not a CSR", "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n"],
+    ["two CSRs", "two"],
+  ])("refuses %s with a PkiError", async (_name, input) => {
+    const pem = input === "two" ? (await buildCsr({ keys: keys(), org: "o", hosts: ["a"] })).repeat(2) : input;
+    await expect(parseCsr(pem)).rejects.toThrow(PkiError);
+  });
+});
