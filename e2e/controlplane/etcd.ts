@@ -25,20 +25,24 @@ export function etcdArgs(dataDir: string, clientPort: number, peerPort: number):
   ];
 }
 
-interface RangeResponse {
+interface PutResponse {
   header: { revision: string };
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
 
-/** Compacts etcd's history up to its current revision; returns that revision. Afterwards any watch
- * (that reaches etcd) from an older resourceVersion fails with 410 Gone. */
+/** Compacts etcd's history up to its current revision; returns the compaction revision. Afterwards
+ * a watch from any resourceVersion older than the newest one fails with 410 Gone.
+ *
+ * It first writes a marker key outside the API server's /registry prefix, and compacts at that
+ * write's revision. Compacting at the newest API object's own revision R instead would leave R
+ * watchable while R-1, its predecessor, is gone: a watch from R-1 then gets R's event without its
+ * previous value, which kube-apiserver reports as a 500, not as the 410 a client handles. */
 export async function compactToCurrent(clientUrl: string): Promise<number> {
-  // Any range request returns the store's current revision in its header, even for a missing key.
-  const range = await requestJson<RangeResponse>(`${clientUrl}/v3/kv/range`, {
-    body: { key: b64("cert-agent-test/revision-probe") },
+  const put = await requestJson<PutResponse>(`${clientUrl}/v3/kv/put`, {
+    body: { key: b64("cert-agent-test/compaction-marker"), value: b64(new Date().toISOString()) },
   });
-  const revision = Number(range.header.revision);
+  const revision = Number(put.header.revision);
   await requestJson(`${clientUrl}/v3/kv/compaction`, { body: { revision: String(revision), physical: true } });
   return revision;
 }
