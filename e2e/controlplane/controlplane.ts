@@ -1,7 +1,6 @@
 // A real, local Kubernetes control plane for tests, in the spirit of controller-runtime's envtest:
 // etcd + kube-apiserver (+ kube-controller-manager for garbage collection and namespace deletion),
 // all on loopback, in a temp dir, with a throw-away PKI, RBAC on, and an admin kubeconfig.
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -9,12 +8,15 @@ import { resolveBinDir } from "./binaries";
 import { compactToCurrent, etcdArgs, etcdHealthy } from "./etcd";
 import { HttpError, request, requestJson, StopWaiting, waitFor, type TlsClient } from "./http";
 import { installCrds } from "./install-crds";
+import { runKubectl, type KubectlOptions } from "./kubectl";
 import { writeKubeconfig } from "./kubeconfig";
 import { DATA_DIR_PREFIX, sweepStaleDataDirs, writePidfile } from "./pidfile";
 import { generatePki, type Pki } from "./pki";
 import { freePorts } from "./ports";
 import { Component } from "./proc";
 import { repoRoot } from "./repo";
+
+export type { KubectlOptions };
 
 export interface ControlPlaneOptions {
   /** Directory holding etcd, kube-apiserver, kube-controller-manager. Default: $CERT_AGENT_CONTROLPLANE_BIN,
@@ -63,14 +65,6 @@ export interface ServiceAccountKubeconfigOptions {
   expirationSeconds?: number;
   /** Where to write the kubeconfig. Default <dataDir>/sa-<namespace>-<name>.kubeconfig. */
   file?: string;
-}
-
-export interface KubectlOptions {
-  /** Written to kubectl's stdin (e.g. for `apply -f -`). */
-  input?: string;
-  /** Use this kubeconfig instead of the admin one (e.g. one from kubeconfigForServiceAccount). */
-  kubeconfig?: string;
-  timeoutMs?: number;
 }
 
 export interface ControlPlane {
@@ -325,20 +319,9 @@ class LocalControlPlane implements ControlPlane {
   }
 
   kubectl(args: string[], opts: KubectlOptions = {}): Promise<string> {
-    const argv = ["--kubeconfig", opts.kubeconfig ?? this.kubeconfigPath, ...args];
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        "kubectl",
-        argv,
-        { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, KUBECONFIG: "" } },
-        (err, stdout, stderr) => {
-          if (err) reject(new Error(`kubectl ${args.join(" ")} failed: ${err.message.split("\n")[0]}\n${stderr}`));
-          else resolve(stdout);
-        },
-      );
-      child.stdin?.end(opts.input ?? "");
-    });
+    return runKubectl(this.kubeconfigPath, args, opts);
   }
+
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {

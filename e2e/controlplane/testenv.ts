@@ -2,6 +2,7 @@
 // (see jest-global-setup.ts). Each test file works in namespaces of its own.
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
+import { runKubectl, type KubectlOptions } from "./kubectl";
 import { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV } from "./testenv-names";
 
 export { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV };
@@ -33,6 +34,12 @@ export function sharedKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(sharedKubeconfigPath());
   return kc;
+}
+
+/** Runs the system kubectl against the shared control plane (admin unless opts.kubeconfig says
+ * otherwise); resolves to stdout, rejects with kubectl's stderr in the message. */
+export function sharedKubectl(args: string[], opts: KubectlOptions = {}): Promise<string> {
+  return runKubectl(sharedKubeconfigPath(), args, opts);
 }
 
 export interface TestNamespace {
