@@ -16,8 +16,9 @@ export interface VerifyIssuedCertificateRequest {
   hosts: string[];
   now: Date;
   /**
-   * Accept a notBefore up to this far in the future. The issuer stamps notBefore with ITS clock; an agent
-   * clock a second behind would otherwise refuse a fresh certificate. Default 0 (strict).
+   * Accept a notBefore (of the certificate or the root) up to this far in the future. The issuer stamps
+   * notBefore with ITS clock; an agent clock a second behind would otherwise refuse a fresh certificate.
+   * Default 0 (strict).
    */
   clockSkewToleranceMs?: number;
 }
@@ -40,9 +41,12 @@ export async function verifyIssuedCertificate(request: VerifyIssuedCertificateRe
       "the certificate certifies a different public key than the one in our CSR",
     );
   }
-  await checkSignedByRoot(parsed, request.rootPem, request.now);
+  const signer = await checkSignedByRoot(parsed, request.rootPem);
   checkIsCertificateAuthority(parsed.certificate);
-  checkValidity(parsed.summary, request.now, request.clockSkewToleranceMs ?? 0);
+  const tolerance = request.clockSkewToleranceMs ?? 0;
+  checkValidity("certificate", parsed.summary, request.now, tolerance);
+  // istiod verifies the whole chain at its clock; a root outside its window fails the same way.
+  checkValidity("signing root", signer.summary, request.now, tolerance);
   checkSans(parsed, request.hosts);
   return parsed.summary;
 }
@@ -54,7 +58,8 @@ export async function certificateMatchesPrivateKey(certPem: string, privateKeyPe
   return samePublicKey(certified, publicKey);
 }
 
-async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string, now: Date): Promise<void> {
+/** Returns the root that signed the certificate. */
+async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string): Promise<ParsedCertificate> {
   const untrusted = (message: string) => new CertificateVerificationError("UntrustedChain", message);
   let roots: ParsedCertificate[];
   try {
@@ -90,11 +95,7 @@ async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string, now
   if (usages && !(usages.usages & x509.KeyUsageFlags.keyCertSign)) {
     throw untrusted("the signing root's KeyUsage does not allow certificate signing");
   }
-  if (now < signer.summary.notBefore || now > signer.summary.notAfter) {
-    throw untrusted(
-      `the signing root is outside its validity (${signer.summary.notBefore.toISOString()} to ${signer.summary.notAfter.toISOString()})`,
-    );
-  }
+  return signer;
 }
 
 /**
@@ -115,15 +116,18 @@ function checkIsCertificateAuthority(certificate: x509.X509Certificate): void {
   }
 }
 
-function checkValidity(summary: CertificateSummary, now: Date, clockSkewToleranceMs: number): void {
+function checkValidity(what: string, summary: CertificateSummary, now: Date, clockSkewToleranceMs: number): void {
   if (now.getTime() + clockSkewToleranceMs < summary.notBefore.getTime()) {
     throw new CertificateVerificationError(
       "NotYetValid",
-      `valid from ${summary.notBefore.toISOString()}, now is ${now.toISOString()}`,
+      `${what} is valid from ${summary.notBefore.toISOString()}, now is ${now.toISOString()}`,
     );
   }
   if (now > summary.notAfter) {
-    throw new CertificateVerificationError("Expired", `expired at ${summary.notAfter.toISOString()}, now is ${now.toISOString()}`);
+    throw new CertificateVerificationError(
+      "Expired",
+      `${what} expired at ${summary.notAfter.toISOString()}, now is ${now.toISOString()}`,
+    );
   }
 }
 

@@ -14,6 +14,26 @@ export interface OpensslResult {
   output: string;
 }
 
+/** A CA made by the openssl CLI: an issuer independent of our own code. */
+export interface OpensslCa {
+  certPem: string;
+  certPath: string;
+  keyPath: string;
+}
+
+export const OPENSSL_ROOT_EXTENSIONS = [
+  "basicConstraints = critical,CA:TRUE",
+  "keyUsage = critical,keyCertSign,cRLSign",
+  "subjectKeyIdentifier = hash",
+];
+
+export const OPENSSL_INTERMEDIATE_EXTENSIONS = [
+  "basicConstraints = critical,CA:TRUE",
+  "keyUsage = critical,keyCertSign",
+  "subjectKeyIdentifier = hash",
+  "authorityKeyIdentifier = keyid",
+];
+
 export class OpensslWorkspace {
   readonly dir = mkdtempSync(join(tmpdir(), "pki-openssl-"));
 
@@ -58,6 +78,42 @@ export class OpensslWorkspace {
     const pem = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(text);
     const der = pem ? Buffer.from((pem[1] as string).replace(/\s+/g, ""), "base64") : result.stdout;
     return createHash("sha256").update(der).digest("hex");
+  }
+
+  /** A self-signed root; `key` is an openssl -newkey argument such as "rsa:2048" or "ec:P-256". */
+  makeRoot(
+    name: string,
+    options: { subject?: string; key?: string; extensions?: string[]; days?: number } = {},
+  ): OpensslCa {
+    const [algorithm, size] = (options.key ?? "ec:P-256").split(":") as [string, string];
+    const newKey = algorithm === "ec" ? ["-newkey", "ec", "-pkeyopt", `ec_paramgen_curve:${size}`] : ["-newkey", `rsa:${size}`];
+    const config = this.file(`${name}.cnf`, `[req]\ndistinguished_name = dn\n[dn]\n[ext]\n${(options.extensions ?? OPENSSL_ROOT_EXTENSIONS).join("\n")}\n`);
+    const keyPath = `${this.dir}/${name}.key`;
+    const certPath = `${this.dir}/${name}.pem`;
+    this.ok([
+      "req", "-x509", ...newKey, "-nodes", "-keyout", keyPath, "-out", certPath,
+      "-subj", options.subject ?? "/CN=openssl test root", "-days", String(options.days ?? 10),
+      "-config", config, "-extensions", "ext",
+    ]);
+    return { certPem: readFileSync(certPath, "utf8"), certPath, keyPath };
+  }
+
+  /** `openssl x509 -req`: signs a CSR with exactly the given extensions (the subject is copied from the CSR). */
+  signCsr(
+    name: string,
+    csrPem: string,
+    ca: OpensslCa,
+    options: { extensions?: string[]; days?: number; digest?: string } = {},
+  ): string {
+    const csrPath = this.file(`${name}.csr.pem`, csrPem);
+    const extfile = this.file(`${name}.ext.cnf`, `[ext]\n${(options.extensions ?? OPENSSL_INTERMEDIATE_EXTENSIONS).join("\n")}\n`);
+    const certPath = `${this.dir}/${name}.pem`;
+    const serial = `0x${Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(15))).toString("hex")}`;
+    this.ok([
+      "x509", "-req", "-in", csrPath, "-CA", ca.certPath, "-CAkey", ca.keyPath, "-days", String(options.days ?? 5),
+      "-extfile", extfile, "-extensions", "ext", "-set_serial", serial, `-${options.digest ?? "sha256"}`, "-out", certPath,
+    ]);
+    return readFileSync(certPath, "utf8");
   }
 
   cleanup(): void {
