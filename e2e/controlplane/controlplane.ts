@@ -13,7 +13,7 @@ import { writeKubeconfig } from "./kubeconfig";
 import { DATA_DIR_PREFIX, sweepStaleDataDirs, writePidfile } from "./pidfile";
 import { generatePki, type Pki } from "./pki";
 import { freePorts } from "./ports";
-import { Component } from "./proc";
+import { Component, onAbnormalExit } from "./proc";
 import { repoRoot } from "./repo";
 
 export type { KubectlOptions };
@@ -128,6 +128,7 @@ class LocalControlPlane implements ControlPlane {
   private apiServer: Component | undefined;
   private controllerManager: Component | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly forgetExitCleanup: () => void;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.log = opts.log ?? (() => {});
@@ -137,6 +138,10 @@ class LocalControlPlane implements ControlPlane {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), DATA_DIR_PREFIX));
     this.kubeconfigPath = path.join(this.dataDir, "admin.kubeconfig");
     writePidfile(this.dataDir, {});
+    const dataDir = this.dataDir;
+    this.forgetExitCleanup = onAbnormalExit(() => {
+      if (!opts.keepDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    });
   }
 
   async start(): Promise<void> {
@@ -330,6 +335,7 @@ class LocalControlPlane implements ControlPlane {
       await this.apiServer?.stop();
       await this.etcd?.stop();
       if (!this.opts.keepDataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
+      this.forgetExitCleanup();
     })();
     return this.stopping;
   }

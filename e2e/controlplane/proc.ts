@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 
 const live = new Set<number>();
+const exitCleanups = new Set<() => void>();
 let hooksInstalled = false;
 let setprivWorks: boolean | undefined;
 
@@ -18,6 +19,23 @@ function killAllSync(): void {
     }
   }
   live.clear();
+  // After the kills: e.g. removing a data dir while etcd still writes to it would race.
+  for (const cleanup of exitCleanups) {
+    try {
+      cleanup();
+    } catch {
+      // best effort while exiting
+    }
+  }
+  exitCleanups.clear();
+}
+
+/** Registers synchronous work (e.g. removing a data dir) for when this process exits or is killed
+ * by a signal without having stopped its components. Returns the function that unregisters it. */
+export function onAbnormalExit(cleanup: () => void): () => void {
+  installExitHooks();
+  exitCleanups.add(cleanup);
+  return () => exitCleanups.delete(cleanup);
 }
 
 function installExitHooks(): void {
