@@ -66,7 +66,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   }
   const sanExtensions = csr.extensions.filter((e) => e.type === id_ce_subjectAltName);
   if (sanExtensions.length > 1) throw new PkiError("CSR has more than one SubjectAltName extension");
-  let hosts: string[] = [];
+  let hosts: string[];
   try {
     hosts = sanExtensions[0] ? readSubjectAltNames(sanExtensions[0].value).map((e) => e.value) : [];
   } catch {

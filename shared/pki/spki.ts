@@ -29,7 +29,12 @@ export async function importSpki(der: Uint8Array): Promise<{ key: CryptoKey; spe
 }
 
 export async function exportSpki(publicKey: CryptoKey): Promise<Uint8Array> {
-  return new Uint8Array(await subtle().exportKey("spki", publicKey));
+  try {
+    return new Uint8Array(await subtle().exportKey("spki", publicKey));
+  } catch {
+    // Typically a key made by the other crypto provider: CryptoKeys do not cross implementations.
+    throw new PkiError("public key cannot be exported by the active crypto provider (was it made by another provider?)");
+  }
 }
 
 /** Same key material? Both sides go through the provider's SPKI export, which normalizes the encoding. */
