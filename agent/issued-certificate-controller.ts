@@ -310,7 +310,7 @@ export class IssuedCertificateController {
       ...ic,
       status: { observedGeneration: generation, state: to, error },
     });
-    const fields = { namespace: ic.metadata.namespace, name: ic.metadata.name, generation, from, to, reason, message };
+    const fields = { namespace: ic.metadata.namespace, name: ic.metadata.name, generation, from, to, reason, detail: message };
     if (type === "Warning") this.d.log.warn("transition", fields);
     else this.d.log.info("transition", fields);
     this.d.metrics.transitions.inc({ from: from || "NONE", to, reason });

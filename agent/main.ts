@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// cert-agent: flags -> one validated config -> run until SIGTERM/SIGINT.
+import { createLogger } from "../shared/controller/logger";
+import { startAgent } from "./agent";
+import { ConfigError, parseConfig, usage } from "./config";
+import { loadKubeConfig } from "./kubeconfig";
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`cert-agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config === "help") {
+    process.stdout.write(usage() + "\n");
+    return 0;
+  }
+  const log = createLogger(config.logLevel);
+  let kc;
+  try {
+    kc = loadKubeConfig(config.kubeconfig);
+  } catch (err) {
+    process.stderr.write(`cert-agent: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const agent = await startAgent(config, kc, log);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info("shutting down", { signal });
+      resolve();
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+  await agent.stop();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`cert-agent: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

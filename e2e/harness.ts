@@ -1,0 +1,177 @@
+// What the end-to-end tests and the demo share: a namespace with a root CA and signing secret, the
+// reference issuer, the agent (in-process or as a real process), and waiting for states.
+import { CoreV1Api, KubeConfig, V1Secret } from "@kubernetes/client-node";
+import { ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { PassThrough } from "node:stream";
+import { execFileSync } from "node:child_process";
+import { issuedCertificate, IssuedCertificateOptions } from "../shared/api/builders";
+import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState } from "../shared/api/types";
+import { createLogger } from "../shared/controller/logger";
+import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { isNotFound } from "../shared/kube/errors";
+import { AgentOverrides, RunningAgent, startAgent } from "../agent/agent";
+import { parseConfig } from "../agent/config";
+import { ReferenceIssuer } from "./issuer/issuer";
+import { createRootCa } from "./issuer/sign";
+import { KeySpec } from "../shared/pki";
+
+/** Works from the TypeScript sources (ts-jest) and from the compiled dist/e2e alike. */
+export const REPO_ROOT = basename(join(__dirname, "..")) === "dist" ? join(__dirname, "..", "..") : join(__dirname, "..");
+
+export interface Clients {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  issued: CustomResourceClient<IssuedCertificate>;
+  requests: CustomResourceClient<CertificateRequest>;
+}
+
+export function clients(kc: KubeConfig): Clients {
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    issued: new CustomResourceClient(kc, ISSUED_CERTIFICATE),
+    requests: new CustomResourceClient(kc, CERTIFICATE_REQUEST),
+  };
+}
+
+export function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+let counter = 0;
+export async function createNamespace(c: Clients, prefix: string): Promise<string> {
+  const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`.slice(0, 63).replace(/-+$/, "");
+  await c.core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+export interface RootCa {
+  certPem: string;
+  keyPem: string;
+}
+
+/** Creates a root CA and the issuer's signing secret `root-ca` (root-cert.pem, key.pem) in namespace. */
+export async function createSigningSecret(c: Clients, namespace: string, spec?: KeySpec): Promise<RootCa> {
+  const root = await createRootCa({ commonName: "cert-agent test root", spec: spec ?? { algorithm: "ECDSA", curve: "P-256" } });
+  await c.core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: "root-ca", namespace },
+      data: {
+        "root-cert.pem": Buffer.from(root.certPem).toString("base64"),
+        "key.pem": Buffer.from(root.keyPem).toString("base64"),
+      },
+    },
+  });
+  return root;
+}
+
+export function startIssuer(kc: KubeConfig, namespace?: string): Promise<ReferenceIssuer> {
+  const issuer = new ReferenceIssuer({ kc, namespace, log: createLogger("warn", new PassThrough()) });
+  return issuer.start().then(() => issuer);
+}
+
+export interface InProcessAgent extends RunningAgent {
+  /** Every log line the agent wrote, as text. */
+  logs(): string;
+}
+
+export async function startInProcessAgent(kc: KubeConfig, args: string[], overrides: AgentOverrides = {}): Promise<InProcessAgent> {
+  const config = parseConfig(["--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug", ...args], {});
+  if (config === "help") throw new Error("unexpected help");
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  stream.on("data", (chunk: Buffer) => lines.push(chunk.toString("utf8")));
+  const agent = await startAgent(config, kc, createLogger(config.logLevel, stream), overrides);
+  return { ...agent, logs: () => lines.join("") };
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The real executable, as a child process (for crash tests). Requires `npm run build`. */
+export function spawnAgent(kubeconfigPath: string, args: string[]): AgentProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "agent", "main.js"), "--kubeconfig", kubeconfigPath,
+    "--metrics-bind-address", "0", "--health-probe-bind-address", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: string[] = [];
+  child.stdout!.on("data", (d: Buffer) => chunks.push(d.toString()));
+  child.stderr!.on("data", (d: Buffer) => chunks.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    output: () => chunks.join(""),
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function newIssuedCertificate(namespace: string, name: string, o: Partial<IssuedCertificateOptions> = {}): IssuedCertificate {
+  return issuedCertificate({
+    name,
+    namespace,
+    target: { name: "cacerts", namespace },
+    signingSecret: { name: "root-ca", namespace },
+    ...o,
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function waitForState(c: Clients, namespace: string, name: string, state: IssuedCertificateState, timeoutMs = 60_000): Promise<IssuedCertificate> {
+  return waitFor(`${namespace}/${name} to be ${state}`, async () => {
+    const ic = await c.issued.get(namespace, name);
+    return ic?.status?.state === state && ic.status.observedGeneration === ic.metadata.generation ? ic : undefined;
+  }, timeoutMs);
+}
+
+export async function getSecretOrUndefined(c: Clients, namespace: string, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await c.core.readNamespacedSecret({ name, namespace });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export function decodeSecret(secret: V1Secret): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+}
+
+/** Runs openssl with files written from the given contents; returns stdout. Throws with stderr. */
+export function openssl(args: string[], files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), "cert-agent-openssl-"));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  return execFileSync("openssl", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** The checks an operator would run on the final secret, with the real openssl. */
+export function opensslCheckBundle(data: Record<string, string>): { verify: string; keyMatches: boolean } {
+  const files = { "ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": data["ca-key.pem"], "root-cert.pem": data["root-cert.pem"], "cert-chain.pem": data["cert-chain.pem"] };
+  const verify = openssl(["verify", "-CAfile", "root-cert.pem", "ca-cert.pem"], files).trim();
+  const fromKey = openssl(["pkey", "-in", "ca-key.pem", "-pubout"], files);
+  const fromCert = openssl(["x509", "-in", "ca-cert.pem", "-pubkey", "-noout"], files);
+  return { verify, keyMatches: fromKey === fromCert };
+}
