@@ -24,8 +24,9 @@ export class CertificateVerificationError extends PkiError {
 
   constructor(
     readonly reason: CertificateVerificationReason,
-    message: string,
+    /** The message without the reason prefix. */
+    readonly detail: string,
   ) {
-    super(`${reason}: ${message}`);
+    super(`${reason}: ${detail}`);
   }
 }

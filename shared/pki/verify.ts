@@ -65,7 +65,7 @@ async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string): Pr
   try {
     roots = await parseCertificateBundlePem(rootPem, "signing root");
   } catch (error) {
-    throw untrusted(error instanceof Error ? error.message : "signing root is malformed");
+    throw untrusted(error instanceof CertificateVerificationError ? error.detail : "signing root is malformed");
   }
   const { certificate } = parsed;
   const hash = certificate.signatureAlgorithm.hash?.name ?? "none";
