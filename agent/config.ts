@@ -70,7 +70,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
       ]),
     }).values as Record<string, string | boolean | undefined>;
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    // One line: node:util joins hints with newlines.
+    throw new ConfigError((err as Error).message.replace(/\s*\n\s*/g, " "));
   }
   if (parsed.help) return "help";
 

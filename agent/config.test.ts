@@ -1,0 +1,61 @@
+import { ConfigError, parseConfig, usage } from "./config";
+
+describe("parseConfig", () => {
+  it("has defaults that need no flags", () => {
+    expect(parseConfig([], {})).toEqual({
+      kubeconfig: undefined,
+      namespace: undefined,
+      logLevel: "info",
+      concurrency: 4,
+      metricsBindAddress: "127.0.0.1:8080",
+      healthProbeBindAddress: "127.0.0.1:8081",
+      leaderElect: false,
+      leaderElectionNamespace: "default",
+      leaderElectionId: "cert-agent",
+      retryBaseDelayMs: 10_000,
+      retryMaxDelayMs: 600_000,
+      resyncMs: 300_000,
+    });
+  });
+
+  it("takes flags over environment over defaults", () => {
+    const config = parseConfig(["--concurrency", "8", "--leader-elect"], {
+      CERT_AGENT_CONCURRENCY: "2",
+      CERT_AGENT_LOG_LEVEL: "debug",
+      CERT_AGENT_NAMESPACE: "gloo-mesh",
+      KUBECONFIG: "/tmp/k",
+    });
+    expect(config).toMatchObject({ concurrency: 8, logLevel: "debug", namespace: "gloo-mesh", kubeconfig: "/tmp/k", leaderElect: true });
+  });
+
+  it("reads booleans and durations from the environment", () => {
+    expect(parseConfig([], { CERT_AGENT_LEADER_ELECT: "true", CERT_AGENT_RETRY_BASE_DELAY: "500ms" })).toMatchObject({
+      leaderElect: true,
+      retryBaseDelayMs: 500,
+    });
+  });
+
+  it.each([
+    [["--concurrency", "0"], /--concurrency: "0" must be an integer from 1 to 64/],
+    [["--concurrency", "two"], /--concurrency/],
+    [["--log-level", "loud"], /--log-level: "loud" is not one of error, warn, info, debug/],
+    [["--retry-base-delay", "soon"], /--retry-base-delay: invalid duration "soon"/],
+    [["--retry-base-delay", "1h", "--retry-max-delay", "1m"], /--retry-max-delay \(1m\) is below --retry-base-delay \(1h\)/],
+    [["--metrics-bind-address", "localhost"], /--metrics-bind-address: invalid bind address/],
+    [["--namespace", "Bad_NS"], /--namespace: "Bad_NS" is not a valid namespace name/],
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["positional"], /positional/],
+  ])("refuses %p with one clear message", (argv, message) => {
+    expect(() => parseConfig(argv as string[], {})).toThrow(ConfigError);
+    expect(() => parseConfig(argv as string[], {})).toThrow(message);
+  });
+
+  it("refuses a bad value from the environment too", () => {
+    expect(() => parseConfig([], { CERT_AGENT_LEADER_ELECT: "maybe" })).toThrow(/--leader-elect: "maybe" is not true or false/);
+  });
+
+  it("answers --help with the usage listing every flag and its variable", () => {
+    expect(parseConfig(["--help"], {})).toBe("help");
+    for (const flag of ["--kubeconfig", "--namespace", "--log-level", "--concurrency", "CERT_AGENT_RETRY_MAX_DELAY"]) expect(usage()).toContain(flag);
+  });
+});
