@@ -2,6 +2,8 @@
 // seconds and memory); the tests run in order and the last one stops it.
 import * as k8s from "@kubernetes/client-node";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { startControlPlane, type ControlPlane } from "./controlplane";
 import { isAlive } from "./proc";
 import { describeWithControlPlane } from "./testenv";
@@ -200,6 +202,26 @@ describeWithControlPlane("startControlPlane", () => {
         ),
       "namespace doomed to disappear",
     );
+  });
+
+  test("a component that fails to start is reported with its log, and nothing is left behind", async () => {
+    const ownDirs = (): string[] =>
+      fs
+        .readdirSync(os.tmpdir())
+        .filter((e) => e.startsWith("cert-agent-cp-"))
+        .filter((e) => {
+          try {
+            const pidfile = JSON.parse(fs.readFileSync(path.join(os.tmpdir(), e, "pids.json"), "utf8")) as { owner: number };
+            return pidfile.owner === process.pid;
+          } catch {
+            return false;
+          }
+        });
+    const before = ownDirs();
+    await expect(
+      startControlPlane({ crdDir: false, controllerManager: false, apiServerFlags: ["--no-such-flag"] }),
+    ).rejects.toThrow(/kube-apiserver exited with code 1;[^]*unknown flag: --no-such-flag/);
+    expect(ownDirs()).toEqual(before);
   });
 
   test("stop() ends every component and removes the data dir; it is idempotent", async () => {
