@@ -102,14 +102,19 @@ export interface ControlPlane {
 const defaultCrdDir = (): string => path.join(repoRoot(), "charts", "cert-agent", "crds");
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const cp = new LocalControlPlane(opts);
-  try {
-    await cp.start();
-  } catch (e) {
-    await cp.stop();
-    throw e;
+  for (let attempt = 1; ; attempt++) {
+    const cp = new LocalControlPlane(opts);
+    try {
+      await cp.start();
+      return cp;
+    } catch (e) {
+      await cp.stop();
+      // A free port can be taken by another process between our probe and the component's bind;
+      // fresh ports fix that, anything else is a real failure.
+      if (attempt >= 3 || !/address already in use/.test((e as Error).message)) throw e;
+      opts.log?.(`port collision, retrying with fresh ports: ${(e as Error).message.split("\n")[0]}`);
+    }
   }
-  return cp;
 }
 
 class LocalControlPlane implements ControlPlane {
