@@ -200,10 +200,44 @@ describeWithControlPlane("cert-agent end to end", () => {
     await watcher;
     expect(finished.metadata.generation).toBe(2);
     expect(problems).toEqual([]);
+    // The request still carried generation 1's FINISHED status when it was overwritten: the agent must
+    // wait for the issuer's answer to the new CSR, not pair the old certificate with the new key.
+    const rotateTransitions = agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+      .filter((l) => l.message === "transition" && l.name === name).map((l) => `${l.from}->${l.to}`);
+    expect(rotateTransitions).toEqual([
+      "->PENDING", "PENDING->REQUESTED", "REQUESTED->ISSUED", "ISSUED->FINISHED",
+      "FINISHED->PENDING", "PENDING->REQUESTED", "REQUESTED->ISSUED", "ISSUED->FINISHED",
+    ]);
     expect(observations).toBeGreaterThan(3);
     const after = decodeSecret((await getSecretOrUndefined(c, ns, target))!);
     expect(await fingerprintOfKeyPem(after["ca-key.pem"])).not.toBe(await fingerprintOfKeyPem(before["ca-key.pem"]));
     expect(openssl(["x509", "-in", "c.pem", "-noout", "-ext", "subjectAltName"], { "c.pem": after["ca-cert.pem"] })).toContain("DNS:istiod.istio-system.svc");
+  });
+
+  it("never pairs a new key with the stale FINISHED status of the overwritten request", async () => {
+    const name = "stale-answer";
+    await c.issued.create(ns, newIssuedCertificate(ns, name, { annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" }, target: { name: "cacerts-stale", namespace: ns } }));
+    await waitForState(c, ns, name, "FINISHED");
+    const before = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-stale"))!);
+    await issuer.stop(); // the request keeps generation 1's FINISHED status after our overwrite
+    try {
+      const ic = (await c.issued.get(ns, name))!;
+      ic.spec!.certOptions!.ttlDays = 90;
+      await c.issued.replace(ic);
+      await waitForState(c, ns, name, "REQUESTED");
+      const cr = (await c.requests.get(ns, name))!;
+      expect(cr.metadata.generation).toBe(2);
+      expect(cr.status).toMatchObject({ observedGeneration: 1, state: "FINISHED" });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await c.issued.get(ns, name))!.status?.state).toBe("REQUESTED");
+      expect(decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-stale"))!)).toEqual(before);
+    } finally {
+      issuer = await startIssuer(c.kc, ns);
+    }
+    await waitForState(c, ns, name, "FINISHED");
+    const after = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-stale"))!);
+    expect(after["ca-key.pem"]).not.toEqual(before["ca-key.pem"]);
+    expect(opensslCheckBundle(after)).toEqual({ verify: "ca-cert.pem: OK", keyMatches: true });
   });
 
   it("re-issues when the target secret is deleted after FINISHED", async () => {
