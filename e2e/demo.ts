@@ -1,0 +1,527 @@
+// `npm run demo`: the whole workflow on a laptop in one command. A throw-away control plane, Gloo Mesh's
+// namespaces and signing secret, the reference issuer and the agent; then one IssuedCertificate for
+// istiod, its state transitions and Events as they happen, the final `cacerts` checked twice (shared/pki
+// and the real openssl) and summarised. Everything it starts is stopped again, on success, on failure
+// and on Ctrl-C. Private keys are never printed: only file paths, fingerprints and public facts.
+import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { execFileSync } from "node:child_process";
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { startAgent, type RunningAgent } from "../agent/agent";
+import { parseConfig } from "../agent/config";
+import { CA_CERT, CA_KEY, CERT_CHAIN, KEY_ALGORITHM_ANNOTATION, ROOT_CERT } from "../agent/constants";
+import { DEFAULT_TARGET_SECRET, ISTIOD_SPIFFE_ID, issuedCertificate } from "../shared/api/builders";
+import { GROUP, ISSUED_CERTIFICATE, type IssuedCertificate, VERSION } from "../shared/api/types";
+import { createLogger, redactSecrets } from "../shared/controller/logger";
+import { isNotFound } from "../shared/kube/errors";
+import {
+  buildCertChain,
+  describeCertificate,
+  describeKeySpec,
+  importPrivateKeyPem,
+  type KeySpec,
+  parseKeyAlgorithm,
+  PkiError,
+  verifyIssuedCertificate,
+} from "../shared/pki";
+import { startControlPlane, type ControlPlane } from "./controlplane/controlplane";
+import { clients, decodeSecret, loadKubeConfig, startIssuer, type Clients } from "./harness";
+import { FAIL_ANNOTATION, type ReferenceIssuer } from "./issuer/issuer";
+import { createRootCa, type RootCa } from "./issuer/sign";
+
+const MESH_NAMESPACE = "gloo-mesh";
+const ISTIO_NAMESPACE = DEFAULT_TARGET_SECRET.namespace;
+const NAME = "istiod";
+const SIGNING_SECRET = { name: "root-ca", namespace: MESH_NAMESPACE };
+const TARGET = DEFAULT_TARGET_SECRET;
+/** RSA-4096 keygen alone can take 5 s on a busy machine; a minute more covers a cold API server. */
+const FINISH_TIMEOUT_MS = 120_000;
+/** The status write comes before its Event, so the last Event may arrive a moment after FINISHED. */
+const LAST_EVENT_GRACE_MS = 3_000;
+const USAGE = "usage: npm run demo -- [--out DIR] [--key-algorithm RSA|ECDSA-P256|ECDSA-P384] [--key-size 2048|3072|4096] [--keep-running] [--issuer-fail MESSAGE]";
+
+interface DemoOptions {
+  outDir?: string;
+  keySpec: KeySpec;
+  /** Only set when the user chose an algorithm, so the default object looks like Gloo Mesh's own. */
+  keyAlgorithmAnnotation?: string;
+  keepRunning: boolean;
+  /** Makes the reference issuer refuse the request with this message: shows (and tests) the failure path. */
+  issuerFail?: string;
+}
+
+class UsageError extends Error {}
+
+/** Thrown into whatever the demo is awaiting when the user presses Ctrl-C. */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+function parseDemoArgs(argv: string[]): DemoOptions | "help" {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        out: { type: "string" },
+        "key-size": { type: "string" },
+        "key-algorithm": { type: "string" },
+        "keep-running": { type: "boolean" },
+        "issuer-fail": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    // node:util's messages are already one clear sentence; drop its hint lines.
+    throw new UsageError((err as Error).message.split("\n")[0]!);
+  }
+  if (values.help) return "help";
+  const sizeText = values["key-size"];
+  const bits = sizeText === undefined ? undefined : Number(sizeText);
+  if (sizeText !== undefined && !["2048", "3072", "4096"].includes(sizeText)) {
+    throw new UsageError(`--key-size must be 2048, 3072 or 4096 (RSA bits), got ${JSON.stringify(sizeText)}`);
+  }
+  let keySpec: KeySpec;
+  try {
+    keySpec = parseKeyAlgorithm(values["key-algorithm"], bits);
+  } catch (err) {
+    if (err instanceof PkiError) throw new UsageError(`--key-algorithm: ${err.message}`);
+    throw err;
+  }
+  if (keySpec.algorithm === "ECDSA" && bits !== undefined) {
+    // Silently ignoring it (as the agent does for the CRD default) would hide a user's mistake here.
+    throw new UsageError(`--key-size is for RSA keys; ${describeKeySpec(keySpec)} has a fixed size`);
+  }
+  if (values.out !== undefined && values.out.trim() === "") throw new UsageError("--out needs a directory");
+  return {
+    outDir: values.out === undefined ? undefined : resolve(values.out),
+    keySpec,
+    keyAlgorithmAnnotation: values["key-algorithm"] === undefined ? undefined : describeKeySpec(keySpec).replace(/-\d+$/, ""),
+    keepRunning: values["keep-running"] === true,
+    issuerFail: values["issuer-fail"],
+  };
+}
+
+const demoStart = Date.now();
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+/** A progress line with the time since the demo started. */
+function step(line: string): void {
+  say(`[${((Date.now() - demoStart) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+}
+
+/** Everything started, in start order, so it can be stopped in reverse. A start still in progress is
+ * awaited before stopping: an interrupted startControlPlane() would otherwise leave its processes behind. */
+class Teardown {
+  private readonly items: { name: string; started: Promise<{ stop(): Promise<void> } | undefined> }[] = [];
+
+  track<T extends { stop(): Promise<void> }>(name: string, starting: Promise<T>): Promise<T> {
+    this.items.push({ name, started: starting.catch(() => undefined) });
+    return starting;
+  }
+
+  /** Stops everything; returns what failed to stop (never throws). */
+  async run(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const item of [...this.items].reverse()) {
+      const running = await item.started;
+      if (!running) continue;
+      try {
+        await withTimeout(running.stop(), 30_000, `stopping ${item.name}`);
+      } catch (err) {
+        problems.push(`${item.name}: ${errorText(err)}`);
+      }
+    }
+    this.items.length = 0;
+    return problems;
+  }
+}
+
+/** Milliseconds the promise took to settle successfully. */
+async function timed(p: Promise<unknown>): Promise<number> {
+  const started = Date.now();
+  await p;
+  return Date.now() - started;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function errorText(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  const message = err instanceof Error ? err.message : String(err);
+  const detail = typeof body === "object" && body && "message" in body ? `: ${String((body as { message: unknown }).message)}` : "";
+  return redactSecrets(`${message}${detail}`);
+}
+
+interface SeenEvent {
+  type: string;
+  reason: string;
+}
+
+interface StateObserver {
+  /** Resolves with the FINISHED object; rejects on FAILED or timeout. */
+  finished: Promise<IssuedCertificate>;
+  /** Resolves once a matching Event has been printed, or after the grace period. */
+  eventSeen(matches: (e: SeenEvent) => boolean, graceMs: number): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Prints each state change and Event of the IssuedCertificate as it happens. Watches give every
+ * intermediate state (ISSUED lasts only milliseconds without pods to bounce); a slow poll backs them up in
+ * case a watch drops. Both start from a list's resourceVersion, so nothing between list and create is lost.
+ */
+async function observeIssuedCertificate(c: Clients, createdAt: () => number): Promise<StateObserver> {
+  const watch = new Watch(c.kc);
+  let lastRv = 0;
+  let lastState = "";
+  let settle: { resolve: (ic: IssuedCertificate) => void; reject: (err: Error) => void } | undefined;
+  const finished = new Promise<IssuedCertificate>((resolve, reject) => (settle = { resolve, reject }));
+  finished.catch(() => {}); // awaited later; never an unhandled rejection meanwhile
+  const seen: SeenEvent[] = [];
+  const waiters: { matches: (e: SeenEvent) => boolean; wake: () => void }[] = [];
+
+  const onIssuedCertificate = (ic: IssuedCertificate): void => {
+    if (ic.metadata.name !== NAME) return;
+    // Watch and poll race each other; never let an older copy print a transition backwards.
+    const rv = Number(ic.metadata.resourceVersion);
+    if (Number.isFinite(rv)) {
+      if (rv <= lastRv) return;
+      lastRv = rv;
+    }
+    const state = ic.status?.state ?? "";
+    if (state === "" || state === lastState) return;
+    say(`  ${(lastState || "(new)").padEnd(9)} -> ${state.padEnd(9)} (t+${createdAt()} ms)`);
+    lastState = state;
+    if (state === "FINISHED" && ic.status?.observedGeneration === ic.metadata.generation) settle?.resolve(ic);
+    if (state === "FAILED") settle?.reject(new Error(`IssuedCertificate ${MESH_NAMESPACE}/${NAME} FAILED: ${ic.status?.error ?? "(no error text)"}`));
+  };
+
+  const printedEvents = new Set<string>();
+  const onEvent = (e: { metadata?: { uid?: string }; type?: string; reason?: string; message?: string; count?: number }): void => {
+    const key = `${e.metadata?.uid}/${e.count ?? 1}`;
+    if (printedEvents.has(key)) return;
+    printedEvents.add(key);
+    const repeat = (e.count ?? 1) > 1 ? ` (x${e.count})` : "";
+    say(`      event ${e.type ?? "?"} ${e.reason ?? "?"}: ${redactSecrets(e.message ?? "")}${repeat}`);
+    const event = { type: e.type ?? "", reason: e.reason ?? "" };
+    seen.push(event);
+    for (const w of waiters.filter((w) => w.matches(event))) w.wake();
+  };
+
+  const icList = await c.issued.list(MESH_NAMESPACE);
+  const events = await c.core.listNamespacedEvent({ namespace: MESH_NAMESPACE, fieldSelector: `involvedObject.name=${NAME}` });
+  let stopped = false;
+  const onDone = (what: string) => (err: unknown): void => {
+    if (!stopped && err) step(`(${what} watch ended: ${errorText(err)}; polling instead)`);
+  };
+  const watches = await Promise.all([
+    watch.watch(c.issued.watchPath(MESH_NAMESPACE), { resourceVersion: icList.metadata?.resourceVersion, allowWatchBookmarks: false },
+      (_phase, obj) => onIssuedCertificate(obj as IssuedCertificate), onDone("IssuedCertificate")),
+    watch.watch(`/api/v1/namespaces/${MESH_NAMESPACE}/events`,
+      { resourceVersion: events.metadata?.resourceVersion, fieldSelector: `involvedObject.name=${NAME}` },
+      (phase, obj) => { if (phase !== "DELETED") onEvent(obj); }, onDone("Event")),
+  ]);
+  const poll = setInterval(() => {
+    c.issued.get(MESH_NAMESPACE, NAME).then((ic) => ic && onIssuedCertificate(ic), () => {});
+  }, 500);
+  const timeout = setTimeout(() => settle?.reject(new Error(
+    `IssuedCertificate ${MESH_NAMESPACE}/${NAME} not FINISHED after ${FINISH_TIMEOUT_MS / 1000} s (last state: ${lastState || "none"})`)), FINISH_TIMEOUT_MS);
+
+  return {
+    finished,
+    eventSeen: (matches, graceMs) => new Promise<void>((resolve) => {
+      if (seen.some(matches)) return resolve();
+      const timer = setTimeout(resolve, graceMs);
+      waiters.push({ matches, wake: () => { clearTimeout(timer); resolve(); } });
+    }),
+    stop() {
+      stopped = true;
+      clearInterval(poll);
+      clearTimeout(timeout);
+      for (const w of watches) w.abort();
+    },
+  };
+}
+
+async function createRootSigningSecret(c: Clients, root: RootCa): Promise<void> {
+  await c.core.createNamespacedSecret({
+    namespace: SIGNING_SECRET.namespace,
+    body: {
+      metadata: { name: SIGNING_SECRET.name, namespace: SIGNING_SECRET.namespace },
+      data: {
+        "root-cert.pem": Buffer.from(root.certPem).toString("base64"),
+        "key.pem": Buffer.from(root.keyPem).toString("base64"),
+      },
+    },
+  });
+}
+
+/**
+ * A fresh kube-apiserver answers the first write of any custom resource about 2 s late (measured: a
+ * dry-run create pays it as well, later writes take ~10 ms). A dry run of our object pays that once, off the
+ * clock, so the t+ figures show the workflow, not the API server warming up; it also checks the object
+ * against the CRD schema before anything is created.
+ */
+async function warmUpCustomResourceWrites(c: Clients, ic: IssuedCertificate): Promise<void> {
+  await c.issued.api.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, plural: ISSUED_CERTIFICATE.plural, namespace: MESH_NAMESPACE, body: ic, dryRun: "All",
+  });
+}
+
+async function startLoggedAgent(kc: KubeConfig, logFile: string): Promise<RunningAgent & { logStream: WriteStream }> {
+  // Probes and metrics off: nothing to scrape here, and fixed ports would clash with a real agent.
+  const config = parseConfig(["--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "info"], {});
+  if (config === "help") throw new Error("unexpected help");
+  const logStream = createWriteStream(logFile, { mode: 0o600 });
+  const agent = await startAgent(config, kc, createLogger(config.logLevel, logStream));
+  return {
+    ...agent,
+    logStream,
+    async stop() {
+      await agent.stop();
+      await new Promise<void>((r) => logStream.end(r));
+    },
+  };
+}
+
+/** "RSA 4096 bits", "ECDSA P-256 (256 bits)". */
+function keyText(spec: KeySpec): string {
+  return spec.algorithm === "RSA" ? `RSA ${spec.bits} bits` : `ECDSA ${spec.curve} (${spec.curve.slice(2)} bits)`;
+}
+
+function runOpenssl(dir: string, args: string[]): string {
+  try {
+    return execFileSync("openssl", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? "").trim();
+    throw new Error(`openssl ${args.join(" ")} failed: ${redactSecrets(stderr) || errorText(err)}`, { cause: err });
+  }
+}
+
+/** The four files of the Istio plugged-in CA; the key is 0600 even if the file existed before. */
+function writeBundle(dir: string, data: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const file of [CA_CERT, CERT_CHAIN, ROOT_CERT]) writeFileSync(join(dir, file), data[file]!, { mode: 0o644 });
+  const keyFile = join(dir, CA_KEY);
+  writeFileSync(keyFile, data[CA_KEY]!, { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
+}
+
+async function verifyAndSummarise(c: Clients, root: RootCa, options: DemoOptions, bundleDir: string, issuedInMs: number): Promise<void> {
+  let secret;
+  try {
+    secret = await c.core.readNamespacedSecret({ name: TARGET.name, namespace: TARGET.namespace });
+  } catch (err) {
+    throw new Error(isNotFound(err) ? `secret ${TARGET.namespace}/${TARGET.name} is missing although the state is FINISHED` : errorText(err), { cause: err });
+  }
+  const data = decodeSecret(secret);
+  const keys = Object.keys(data).sort().join(", ");
+  if (keys !== [CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT].sort().join(", ")) throw new Error(`secret ${TARGET.namespace}/${TARGET.name} has keys ${keys}`);
+
+  say("verification:");
+  const key = await importPrivateKeyPem(data[CA_KEY]!);
+  const verified = await verifyIssuedCertificate({
+    certificatePem: data[CA_CERT]!,
+    rootPem: data[ROOT_CERT]!,
+    publicKey: key.publicKey,
+    hosts: [ISTIOD_SPIFFE_ID],
+    now: new Date(),
+    clockSkewToleranceMs: 5_000,
+  });
+  say("  shared/pki verifyIssuedCertificate: OK (certifies ca-key.pem's public key, signed by root-cert.pem, CA, valid now, SANs = hosts)");
+  if (describeKeySpec(key.spec) !== describeKeySpec(options.keySpec)) {
+    throw new Error(`ca-key.pem is ${describeKeySpec(key.spec)}, ${describeKeySpec(options.keySpec)} was asked for`);
+  }
+  if (data[ROOT_CERT] !== root.certPem) throw new Error("root-cert.pem differs from the signing secret's root-cert.pem");
+  if (data[CERT_CHAIN] !== buildCertChain(data[CA_CERT]!, data[ROOT_CERT]!)) throw new Error("cert-chain.pem is not ca-cert.pem followed by root-cert.pem");
+  say("  root-cert.pem = gloo-mesh/root-ca root-cert.pem byte for byte; cert-chain.pem = ca-cert.pem + root-cert.pem: OK");
+
+  writeBundle(bundleDir, data);
+  const verify = runOpenssl(bundleDir, ["verify", "-CAfile", ROOT_CERT, CA_CERT]).trim();
+  if (verify !== `${CA_CERT}: OK`) throw new Error(`openssl verify said: ${verify}`);
+  say(`  openssl verify -CAfile ${ROOT_CERT} ${CA_CERT}: ${verify}`);
+  // Public halves only: these outputs are PUBLIC KEY blocks, compared and never printed.
+  const fromKey = runOpenssl(bundleDir, ["pkey", "-in", CA_KEY, "-pubout"]);
+  const fromCert = runOpenssl(bundleDir, ["x509", "-in", CA_CERT, "-pubkey", "-noout"]);
+  if (fromKey !== fromCert) throw new Error("openssl: the public key of ca-key.pem differs from the one in ca-cert.pem");
+  say(`  openssl pkey -pubout (${CA_KEY}) = openssl x509 -pubkey (${CA_CERT}): OK`);
+
+  const rootSummary = await describeCertificate(root.certPem);
+  const days = Math.round((verified.notAfter.getTime() - verified.notBefore.getTime()) / 86_400_000);
+  say(`summary of secret ${TARGET.namespace}/${TARGET.name}:`);
+  say(`  subject:   ${verified.subject || "(empty, as Gloo Mesh issues it; the identity is the SAN)"}`);
+  say(`  SANs:      ${verified.sans.join(", ")}`);
+  say(`  key:       ${keyText(key.spec)}`);
+  say(`  validity:  ${verified.notBefore.toISOString()} -> ${verified.notAfter.toISOString()} (${days} days)`);
+  say(`  issuer:    ${verified.issuer}`);
+  say(`  chain:     intermediate ${CA_CERT} -> root ${ROOT_CERT} (subject ${rootSummary.subject}, ${rootSummary.keyDescription}, self-signed)`);
+  say(`  serial:    ${verified.serialNumber}`);
+  say(`  issued in: ${issuedInMs} ms (IssuedCertificate created -> FINISHED)`);
+  if (options.outDir) say(`  files:     ${[CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT].map((f) => join(options.outDir!, f)).join(" ")} (${CA_KEY} mode 0600)`);
+}
+
+function agentLogFacts(logFile: string): string {
+  try {
+    const lines = readFileSync(logFile, "utf8").split("\n").filter(Boolean);
+    const warnings = lines.filter((l) => /"level":"(warn|error)"/.test(l)).length;
+    return `${lines.length} lines, ${warnings} warnings/errors`;
+  } catch {
+    return "unreadable";
+  }
+}
+
+async function main(): Promise<number> {
+  let options: DemoOptions | "help";
+  try {
+    options = parseDemoArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`demo: ${err.message}\n`);
+    return 2;
+  }
+  if (options === "help") {
+    say(USAGE);
+    return 0;
+  }
+
+  // Our own signal handlers: the control plane launcher then leaves shutdown to us (a graceful stop that
+  // also removes its data dir). The first Ctrl-C unwinds the demo; a second one exits at once, and the
+  // launcher's exit hook still SIGKILLs its processes.
+  let interrupt: ((err: Interrupted) => void) | undefined;
+  const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
+  interrupted.catch(() => {});
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) {
+      process.stderr.write(`demo: second ${sig}, exiting now\n`);
+      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    }
+    signalled = sig;
+    interrupt?.(new Interrupted(sig));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const orInterrupt = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted]);
+
+  const workDir = mkdtempSync(join(tmpdir(), "cert-agent-demo-"));
+  const agentLog = join(workDir, "agent.log");
+  const bundleDir = options.outDir ?? join(workDir, "bundle");
+  const teardown = new Teardown();
+  let exitCode = 0;
+  let keepLog = false;
+
+  say(`cert-agent demo: IssuedCertificate ${MESH_NAMESPACE}/${NAME} -> secret ${TARGET.namespace}/${TARGET.name}, ${describeKeySpec(options.keySpec)} key`);
+  try {
+    step("starting a local control plane (etcd, kube-apiserver, kube-controller-manager) and making a root CA");
+    // The root CA's key is made while the control plane boots: neither needs the other.
+    const rootMade = createRootCa({ commonName: "cert-agent demo root CA" });
+    rootMade.catch(() => {});
+    const cp: ControlPlane = await orInterrupt(teardown.track("control plane", startControlPlane()));
+    const pids = cp.pids();
+    step(`control plane ready in ${cp.timings.total} ms at ${cp.server} ` +
+      `(etcd pid ${pids.etcd}, kube-apiserver pid ${pids.apiServer}, kube-controller-manager pid ${pids.controllerManager}; CRDs installed)`);
+    const c = clients(loadKubeConfig(cp.kubeconfigPath));
+
+    await orInterrupt(Promise.all([ISTIO_NAMESPACE, MESH_NAMESPACE].map((name) => c.core.createNamespace({ body: { metadata: { name } } }))));
+    const root = await orInterrupt(rootMade);
+    await orInterrupt(createRootSigningSecret(c, root));
+    const rootSummary = await describeCertificate(root.certPem);
+    step(`namespaces ${ISTIO_NAMESPACE} and ${MESH_NAMESPACE}; root CA "${rootSummary.subject}" (${rootSummary.keyDescription}) in secret ${SIGNING_SECRET.namespace}/${SIGNING_SECRET.name}`);
+
+    const annotations: Record<string, string> = {
+      ...(options.keyAlgorithmAnnotation ? { [KEY_ALGORITHM_ANNOTATION]: options.keyAlgorithmAnnotation } : {}),
+      ...(options.issuerFail !== undefined ? { [FAIL_ANNOTATION]: options.issuerFail } : {}),
+    };
+    const ic = issuedCertificate({
+      name: NAME,
+      namespace: MESH_NAMESPACE,
+      hosts: [ISTIOD_SPIFFE_ID],
+      target: TARGET,
+      signingSecret: SIGNING_SECRET,
+      rsaKeySizeBits: options.keySpec.algorithm === "RSA" ? options.keySpec.bits : undefined,
+      annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
+    });
+    const issuer: Promise<ReferenceIssuer> = teardown.track("reference issuer", startIssuer(c.kc, MESH_NAMESPACE));
+    const agent = teardown.track("agent", startLoggedAgent(c.kc, agentLog));
+    const warmUp = timed(warmUpCustomResourceWrites(c, ic));
+    await orInterrupt(Promise.all([issuer, agent, warmUp]));
+    step(`reference issuer (watching ${MESH_NAMESPACE}) and agent (all namespaces) started in-process; agent log: ${agentLog}`);
+    step(`API server's first custom-resource write (a dry run of the IssuedCertificate) took ${await warmUp} ms; the clock starts now`);
+
+    let createdAt = 0;
+    const observer = await orInterrupt(observeIssuedCertificate(c, () => Date.now() - createdAt));
+    let finishedAt: number;
+    try {
+      createdAt = Date.now();
+      await orInterrupt(c.issued.create(MESH_NAMESPACE, ic));
+      step(`created IssuedCertificate ${MESH_NAMESPACE}/${NAME} for ${ISTIOD_SPIFFE_ID} (t+0 = create request sent)`);
+      try {
+        await orInterrupt(observer.finished);
+      } catch (err) {
+        // Show the agent's Warning (e.g. IssuerFailed) before the error, as `kubectl describe` would.
+        if (!(err instanceof Interrupted)) await orInterrupt(observer.eventSeen((e) => e.type === "Warning", LAST_EVENT_GRACE_MS));
+        throw err;
+      }
+      finishedAt = Date.now();
+      await orInterrupt(observer.eventSeen((e) => e.reason === "Finished", LAST_EVENT_GRACE_MS));
+    } finally {
+      observer.stop();
+    }
+
+    await orInterrupt(verifyAndSummarise(c, root, options, bundleDir, finishedAt - createdAt));
+    step(`agent log: ${agentLogFacts(agentLog)} (removed at exit unless something fails)`);
+
+    if (options.keepRunning) {
+      say("");
+      say("everything keeps running; in another shell:");
+      say(`  export KUBECONFIG=${cp.kubeconfigPath}`);
+      say("  kubectl get issuedcertificates,certificaterequests -A; kubectl describe issuedcertificate -n gloo-mesh istiod");
+      say("press Ctrl-C to stop");
+      await interrupted.catch(() => {});
+    }
+  } catch (err) {
+    if (err instanceof Interrupted) {
+      // Ctrl-C during --keep-running is the normal way out and never lands here.
+      process.stderr.write(`demo: ${err.message}, stopping everything\n`);
+      exitCode = 128 + (err.signal === "SIGINT" ? 2 : 15);
+    } else {
+      process.stderr.write(`demo failed: ${errorText(err)}\n`);
+      exitCode = 1;
+      keepLog = true;
+    }
+  } finally {
+    const stopping = Date.now();
+    const problems = await teardown.run();
+    for (const p of problems) process.stderr.write(`demo: could not stop ${p}\n`);
+    if (problems.length > 0 && exitCode === 0) exitCode = 1;
+    // The temp dir may hold a copy of the key (bundle/); only the agent log survives, and only on failure.
+    rmSync(join(workDir, "bundle"), { recursive: true, force: true });
+    if (!keepLog) rmSync(workDir, { recursive: true, force: true });
+    step(`stopped agent, issuer and control plane in ${Date.now() - stopping} ms; ${exitCode === 0 ? "done" : `exit ${exitCode}`}`);
+    if (keepLog) process.stderr.write(`demo: agent log kept at ${agentLog}\n`);
+  }
+  return exitCode;
+}
+
+main().then(
+  // Explicit exit: a watch socket or timer of a client library must not keep the process alive.
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${errorText(err)}\n`);
+    process.exit(1);
+  },
+);
