@@ -1,5 +1,7 @@
 // Wires one running agent: informers feed a work queue of IssuedCertificate keys; workers run the
 // controller; probes and metrics are served. startAgent() is what main.ts and the tests call.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { CoreV1Api, KubeConfig, KubernetesObject, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "winston";
 import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate } from "../shared/api/types";
@@ -10,12 +12,15 @@ import { Reconciler } from "../shared/controller/reconciler";
 import { HttpEndpoint, parseBindAddress, startHealthServer, startMetricsServer } from "../shared/controller/server";
 import { WorkQueue } from "../shared/controller/workqueue";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { LeaderElector } from "../shared/controller/leader-election";
 import { Config } from "./config";
 import { COMPONENT, MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { IssuedCertificateController } from "./issued-certificate-controller";
 import { AgentMetrics } from "./metrics";
 
 export interface RunningAgent {
+  /** True once informers and workers run (at once, or after acquiring the Lease). */
+  isWorking(): boolean;
   healthPort?: number;
   metricsPort?: number;
   metrics: AgentMetrics;
@@ -26,6 +31,12 @@ export interface AgentOverrides {
   clock?: Clock;
   /** Tests wrap the client to inject faults (e.g. a concurrent writer causing a real 409). */
   wrapIssuedCertificates?: (client: CustomResourceClient<IssuedCertificate>) => CustomResourceClient<IssuedCertificate>;
+  /** Leader election: this replica's name in the Lease (default hostname + random suffix). */
+  identity?: string;
+  /** Leader election: what to do when the Lease is lost (default: exit the process). */
+  onLostLeadership?: () => void;
+  /** Leader election timings (tests shorten them). */
+  leaseTimingsMs?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
 export async function startAgent(config: Config, kc: KubeConfig, log: Logger, overrides: AgentOverrides = {}): Promise<RunningAgent> {
@@ -103,7 +114,8 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     const endpoint = await startHealthServer(health.host, health.port, {
       healthz: [() => ({ ok: true })],
       readyz: [() => {
-        const waiting = informers.filter((i) => !i.hasSynced());
+        // A standby replica (leader election, not leading) is ready: it only waits for the Lease.
+        const waiting = working ? informers.filter((i) => !i.hasSynced()) : [];
         return { ok: waiting.length === 0, detail: `informers not synced: ${waiting.length}` };
       }],
     });
@@ -118,23 +130,55 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     metricsPort = endpoint.port;
   }
 
-  reconciler.start(config.concurrency);
-  await Promise.all(informers.map((i) => i.start().catch((err) => log.warn("informer start failed, retrying", { error: String(err) }))));
-  // Safety net: look at every object now and then, even without events.
-  const resync = setInterval(() => {
-    for (const ic of icInformer.list()) enqueue(ic.metadata?.namespace, ic.metadata?.name);
-  }, config.resyncMs);
-  resync.unref();
-  log.info("agent started", { namespace: ns ?? "(all)", concurrency: config.concurrency, healthPort, metricsPort });
+  // Informers and workers run only while this replica may write: always without leader election,
+  // else from acquiring the Lease. Losing it ends the process (controller-runtime does the same), so a
+  // replica that may have missed writes never keeps acting on a stale view.
+  let resync: NodeJS.Timeout | undefined;
+  let working = false;
+  const startWorking = async () => {
+    working = true;
+    reconciler.start(config.concurrency);
+    await Promise.all(informers.map((i) => i.start().catch((err) => log.warn("informer start failed, retrying", { error: String(err) }))));
+    // Safety net: look at every object now and then, even without events.
+    resync = setInterval(() => {
+      for (const ic of icInformer.list()) enqueue(ic.metadata?.namespace, ic.metadata?.name);
+    }, config.resyncMs);
+    resync.unref();
+  };
+  let elector: LeaderElector | undefined;
+  if (config.leaderElect) {
+    const identity = overrides.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+    elector = new LeaderElector({
+      kc,
+      namespace: config.leaderElectionNamespace,
+      name: config.leaderElectionId,
+      identity,
+      clock,
+      log,
+      onStartedLeading: startWorking,
+      onStoppedLeading: overrides.onLostLeadership ?? (() => {
+        log.error("lost leadership, exiting so that a fresh start re-reads everything");
+        process.exit(1);
+      }),
+      ...(overrides.leaseTimingsMs ?? {}),
+    });
+    void elector.run();
+  } else {
+    await startWorking();
+  }
+  log.info("agent started", { namespace: ns ?? "(all)", concurrency: config.concurrency, healthPort, metricsPort, leaderElection: config.leaderElect });
 
   return {
     healthPort,
     metricsPort,
     metrics,
+    isWorking: () => working,
     async stop() {
       clearInterval(resync);
       await Promise.all(informers.map((i) => i.stop()));
       await reconciler.stop();
+      // After the workers stopped: a successor may take over at once without racing our last writes.
+      await elector?.release();
       await Promise.all(endpoints.map((e) => e.close()));
       log.info("agent stopped");
     },
