@@ -24,6 +24,7 @@ import {
   buildCertChain,
   buildCsr,
   CertificateVerificationError,
+  describeCertificate,
   describeKeySpec,
   exportPrivateKeyPem,
   generateKeyPair,
@@ -261,9 +262,23 @@ export class IssuedCertificateController {
   // FINISHED: nothing to do unless the target secret vanished (REFERENCE.md step 5).
   private async watchTarget(ic: IssuedCertificate, intent: CertificateIntent): Promise<Result | void> {
     const target = await getSecret(this.d.core, intent.target);
-    if (target) return;
+    if (target) {
+      await this.recordExpiry(ic, secretData(target, CA_CERT));
+      return;
+    }
     return this.transition(ic, "PENDING", Reason.TargetSecretMissing,
       `target secret ${intent.target.namespace}/${intent.target.name} is gone; issuing again`, "Warning");
+  }
+
+  /** Keeps the expiry metric true after a restart too (FINISHED objects are not re-issued). */
+  private async recordExpiry(ic: IssuedCertificate, certificatePem: string | undefined): Promise<void> {
+    if (!certificatePem) return;
+    try {
+      const { notAfter } = await describeCertificate(certificatePem);
+      this.d.metrics.expiration.set({ namespace: ic.metadata.namespace!, name: ic.metadata.name! }, notAfter.getTime() / 1000);
+    } catch {
+      // Not our business to judge here: the secret was verified when written.
+    }
   }
 
   // FAILED: retry from PENDING with a new key once the backoff has passed (never a hot loop).
