@@ -119,7 +119,7 @@ export class IssuedCertificateController {
     const generation = ic.metadata.generation ?? 0;
     if (ic.status?.observedGeneration !== generation) {
       const first = ic.status?.observedGeneration === undefined;
-      return this.transition(ic, "PENDING", first ? Reason.SpecChanged : Reason.SpecChanged,
+      return this.transition(ic, "PENDING", Reason.SpecChanged,
         first ? "new IssuedCertificate" : `spec changed to generation ${generation}; issuing with a new key, the current target secret stays in place until then`);
     }
     let intent: CertificateIntent;
