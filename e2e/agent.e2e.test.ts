@@ -57,6 +57,18 @@ describeWithControlPlane("cert-agent end to end", () => {
     await issuer?.stop();
   });
 
+  /** The agent's transition log lines for one object, parsed. */
+  const transitionsOf = (name: string): { from: string; to: string; reason: string; namespace: string; name: string; generation: number }[] =>
+    agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.message === "transition" && l.name === name);
+
+  /** Creates an ECDSA P-256 IssuedCertificate (fast keys) writing to secret `target` of the test namespace. */
+  const createP256 = (name: string, target: string, extra: { annotations?: Record<string, string>; ttlDays?: number } = {}) =>
+    c.issued.create(ns, newIssuedCertificate(ns, name, {
+      annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256", ...extra.annotations },
+      target: { name: target, namespace: ns },
+      ...(extra.ttlDays !== undefined ? { ttlDays: extra.ttlDays } : {}),
+    }));
+
   it.each([
     ["RSA-4096 (the default)", {}, "RSA", 4096],
     ["RSA-2048", { rsaKeySizeBits: 2048 }, "RSA", 2048],
@@ -98,7 +110,7 @@ describeWithControlPlane("cert-agent end to end", () => {
   });
 
   it("logs one JSON line per transition, with namespace, name, generation, from, to and reason", () => {
-    const transitions = agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.message === "transition" && l.name === "happy-2048");
+    const transitions = transitionsOf("happy-2048");
     expect(transitions.map((t) => `${t.from}->${t.to}`)).toEqual(["->PENDING", "PENDING->REQUESTED", "REQUESTED->ISSUED", "ISSUED->FINISHED"]);
     for (const t of transitions) {
       expect(t).toMatchObject({ namespace: ns, name: "happy-2048", generation: 1 });
@@ -108,10 +120,7 @@ describeWithControlPlane("cert-agent end to end", () => {
 
   it("fails with Gloo Mesh's message when the issuer fails, then retries with backoff, not in a loop", async () => {
     const name = "issuer-fails";
-    await c.issued.create(ns, newIssuedCertificate(ns, name, {
-      annotations: { [FAIL_ANNOTATION]: "signing CA is offline", [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
-      target: { name: "cacerts-fails", namespace: ns },
-    }));
+    await createP256(name, "cacerts-fails", { annotations: { [FAIL_ANNOTATION]: "signing CA is offline" } });
     const failed = await waitForState(c, ns, name, "FAILED");
     expect(failed.status?.error).toBe(`certificate request ${ns}.${name} failed to be signed by Issuer: signing CA is offline`);
     const events = await eventsOf(c, ns, name);
@@ -119,8 +128,7 @@ describeWithControlPlane("cert-agent end to end", () => {
 
     // Backoff 1s, 2s, 4s (equal jitter: at least half): within 6 s at most 3 retries, at least 1.
     await new Promise((r) => setTimeout(r, 6000));
-    const retries = agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l))
-      .filter((l) => l.message === "transition" && l.name === name && l.reason === "Retrying");
+    const retries = transitionsOf(name).filter((t) => t.reason === "Retrying");
     expect(retries.length).toBeGreaterThanOrEqual(1);
     expect(retries.length).toBeLessThanOrEqual(4);
     expect(await getSecretOrUndefined(c, ns, "cacerts-fails")).toBeUndefined();
@@ -132,11 +140,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     let ttl = 30;
 
     beforeAll(async () => {
-      await c.issued.create(ns, newIssuedCertificate(ns, name, {
-        annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
-        target: { name: "cacerts-bad", namespace: ns },
-        ttlDays: ttl,
-      }));
+      await createP256(name, "cacerts-bad", { ttlDays: ttl });
       await waitForState(c, ns, name, "FINISHED");
       good = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-bad"))!);
     });
@@ -168,10 +172,7 @@ describeWithControlPlane("cert-agent end to end", () => {
   it("rotates to a new key on a spec change with no gap in the target secret", async () => {
     const name = "rotate";
     const target = "cacerts-rotate";
-    await c.issued.create(ns, newIssuedCertificate(ns, name, {
-      annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
-      target: { name: target, namespace: ns },
-    }));
+    await createP256(name, target);
     await waitForState(c, ns, name, "FINISHED");
     const before = decodeSecret((await getSecretOrUndefined(c, ns, target))!);
 
@@ -202,8 +203,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     expect(problems).toEqual([]);
     // The request still carried generation 1's FINISHED status when it was overwritten: the agent must
     // wait for the issuer's answer to the new CSR, not pair the old certificate with the new key.
-    const rotateTransitions = agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l))
-      .filter((l) => l.message === "transition" && l.name === name).map((l) => `${l.from}->${l.to}`);
+    const rotateTransitions = transitionsOf(name).map((t) => `${t.from}->${t.to}`);
     expect(rotateTransitions).toEqual([
       "->PENDING", "PENDING->REQUESTED", "REQUESTED->ISSUED", "ISSUED->FINISHED",
       "FINISHED->PENDING", "PENDING->REQUESTED", "REQUESTED->ISSUED", "ISSUED->FINISHED",
@@ -216,7 +216,7 @@ describeWithControlPlane("cert-agent end to end", () => {
 
   it("never pairs a new key with the stale FINISHED status of the overwritten request", async () => {
     const name = "stale-answer";
-    await c.issued.create(ns, newIssuedCertificate(ns, name, { annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" }, target: { name: "cacerts-stale", namespace: ns } }));
+    await createP256(name, "cacerts-stale");
     await waitForState(c, ns, name, "FINISHED");
     const before = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-stale"))!);
     await issuer.stop(); // the request keeps generation 1's FINISHED status after our overwrite
@@ -243,7 +243,7 @@ describeWithControlPlane("cert-agent end to end", () => {
   it("re-issues when the target secret is deleted after FINISHED", async () => {
     const name = "target-deleted";
     const target = "cacerts-deleted";
-    await c.issued.create(ns, newIssuedCertificate(ns, name, { annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" }, target: { name: target, namespace: ns } }));
+    await createP256(name, target);
     await waitForState(c, ns, name, "FINISHED");
     await c.core.deleteNamespacedSecret({ name: target, namespace: ns });
     await waitFor("target secret to come back", () => getSecretOrUndefined(c, ns, target));
@@ -254,7 +254,7 @@ describeWithControlPlane("cert-agent end to end", () => {
   it("refuses to overwrite a target secret it does not manage", async () => {
     const name = "foreign-target";
     await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "cacerts-foreign" }, stringData: { "ca-cert.pem": "hand-plugged" } } });
-    await c.issued.create(ns, newIssuedCertificate(ns, name, { annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" }, target: { name: "cacerts-foreign", namespace: ns } }));
+    await createP256(name, "cacerts-foreign");
     const failed = await waitForState(c, ns, name, "FAILED");
     expect(failed.status?.error).toMatch(/not managed by cert-agent; it was left untouched/);
     const s = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-foreign"))!);
@@ -275,12 +275,9 @@ describeWithControlPlane("cert-agent end to end", () => {
   it("on deletion, the garbage collector removes the request and staged key; the target secret stays", async () => {
     const name = "deleted";
     const target = "cacerts-kept";
-    // Fail on purpose so the staged key and the request both exist at deletion time.
-    await c.issued.create(ns, newIssuedCertificate(ns, name, {
-      annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
-      target: { name: target, namespace: ns },
-    }));
+    await createP256(name, target);
     await waitForState(c, ns, name, "FINISHED");
+    // A re-issue the issuer refuses: the staged key and the request both exist at deletion time.
     const ic = (await c.issued.get(ns, name))!;
     ic.spec!.certOptions!.ttlDays = 99;
     ic.metadata.annotations = { ...ic.metadata.annotations, [FAIL_ANNOTATION]: "hold" };
