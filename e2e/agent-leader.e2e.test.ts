@@ -6,7 +6,8 @@ import { clients, createNamespace, createSigningSecret, InProcessAgent, newIssue
 
 jest.setTimeout(120_000);
 
-const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 };
+// Long enough that a stalled CI machine does not make the leader lose its Lease mid-test.
+const timings = { leaseDurationMs: 6000, renewDeadlineMs: 4000, retryPeriodMs: 500 };
 
 describeWithControlPlane("agent replicas with leader election", () => {
   it("only the leader works; the standby takes over after the leader stops", async () => {
