@@ -33,7 +33,7 @@ interface Option {
 }
 
 export const OPTIONS: Option[] = [
-  { flag: "kubeconfig", env: "KUBECONFIG", type: "string", help: "kubeconfig file (default: in-cluster, then KUBECONFIG, then ~/.kube/config)" },
+  { flag: "kubeconfig", env: "KUBECONFIG", type: "string", help: "kubeconfig file, must exist (without it: the KUBECONFIG list merged as kubectl does, then in-cluster, then ~/.kube/config)" },
   { flag: "namespace", env: "CERT_AGENT_NAMESPACE", type: "string", help: "watch only this namespace (default: all)" },
   { flag: "log-level", env: "CERT_AGENT_LOG_LEVEL", type: "string", help: "error|warn|info|debug", default: "info" },
   { flag: "concurrency", env: "CERT_AGENT_CONCURRENCY", type: "string", help: "IssuedCertificates reconciled in parallel (1-64)", default: "4" },
