@@ -22,6 +22,10 @@ export interface Config {
   retryMaxDelayMs: number;
   /** How often a waiting object is looked at again even without a watch event (safety net). */
   resyncMs: number;
+  /** A certificate whose notBefore is at most this far ahead of our clock is waited for, not refused. */
+  clockSkewToleranceMs: number;
+  /** Deadline of one reconcile: its requests are abandoned and it is retried with backoff. */
+  reconcileTimeoutMs: number;
 }
 
 interface Option {
@@ -45,6 +49,8 @@ export const OPTIONS: Option[] = [
   { flag: "retry-base-delay", env: "CERT_AGENT_RETRY_BASE_DELAY", type: "string", help: "first retry delay after FAILED (doubles each time)", default: "10s" },
   { flag: "retry-max-delay", env: "CERT_AGENT_RETRY_MAX_DELAY", type: "string", help: "cap of the retry delay", default: "10m" },
   { flag: "resync-period", env: "CERT_AGENT_RESYNC_PERIOD", type: "string", help: "re-check waiting objects this often without events", default: "5m" },
+  { flag: "clock-skew-tolerance", env: "CERT_AGENT_CLOCK_SKEW_TOLERANCE", type: "string", help: "wait for a certificate whose notBefore is at most this far ahead (issuer clock ahead of ours); 0 refuses it", default: "5m" },
+  { flag: "reconcile-timeout", env: "CERT_AGENT_RECONCILE_TIMEOUT", type: "string", help: "deadline of one reconcile (a hung API request never holds a worker longer)", default: "1m" },
 ];
 
 export class ConfigError extends Error {
@@ -92,10 +98,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new ConfigError(`--concurrency: "${raw("concurrency")}" must be an integer from 1 to 64`);
   }
-  const duration = (flag: string): number => {
+  const duration = (flag: string, allowZero = false): number => {
     try {
       const ms = parseDuration(raw(flag)!);
-      if (ms <= 0) throw new Error(`must be positive`);
+      if (ms < 0 || (ms === 0 && !allowZero)) throw new Error(`must be positive`);
       return ms;
     } catch (err) {
       throw new ConfigError(`--${flag}: ${(err as Error).message}`);
@@ -129,6 +135,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     retryBaseDelayMs: duration("retry-base-delay"),
     retryMaxDelayMs: duration("retry-max-delay"),
     resyncMs: duration("resync-period"),
+    clockSkewToleranceMs: duration("clock-skew-tolerance", true),
+    reconcileTimeoutMs: duration("reconcile-timeout"),
   };
   if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
     throw new ConfigError(`--retry-max-delay (${raw("retry-max-delay")}) is below --retry-base-delay (${raw("retry-base-delay")})`);

@@ -9,8 +9,18 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 /** "namespace/name" of the IssuedCertificate an object was made for (target secrets live elsewhere). */
 export const OWNER_ANNOTATION = "cert-agent.io/issued-certificate";
-/** metadata.generation of the IssuedCertificate a key or request was made for. */
-export const GENERATION_ANNOTATION = "cert-agent.io/generation";
+/**
+ * The issuance revision: a counter incremented once per issuance (spec change, re-issue, retry,
+ * renewal). Stamped on the staged key, the CertificateRequest and the target secret, and kept on the
+ * IssuedCertificate, it tells two issuances of the same generation apart.
+ */
+export const REVISION_ANNOTATION = "cert-agent.io/revision";
+/** Bookkeeping on the IssuedCertificate (its status schema is Gloo Mesh's, so it lives in annotations):
+ * consecutive failures, the typed reason of the last one, and when the next retry is due. A restart or
+ * a failover therefore keeps the same backoff. */
+export const FAILURES_ANNOTATION = "cert-agent.io/failures";
+export const FAILURE_REASON_ANNOTATION = "cert-agent.io/failure-reason";
+export const RETRY_AFTER_ANNOTATION = "cert-agent.io/retry-after";
 /** Hex SHA-256 of the public key (SPKI): identifies a key without revealing it. */
 export const KEY_FINGERPRINT_ANNOTATION = "cert-agent.io/public-key-sha256";
 /** Set by users on an IssuedCertificate to pick the key type: RSA (default), ECDSA-P256, ECDSA-P384. */
@@ -30,6 +40,12 @@ export const ROOT_CERT = "root-cert.pem";
 export const Reason = {
   SpecChanged: "SpecChanged",
   InvalidSpec: "InvalidSpec",
+  KeyAlgorithmChanged: "KeyAlgorithmChanged",
+  HostsChanged: "HostsChanged",
+  TargetSecretIncomplete: "TargetSecretIncomplete",
+  StagedKeySecretConflict: "StagedKeySecretConflict",
+  StagedKeyUnreadable: "StagedKeyUnreadable",
+  WaitingForValidity: "WaitingForValidity",
   CertificateRequested: "CertificateRequested",
   CertificateRequestMissing: "CertificateRequestMissing",
   PrivateKeyMissing: "PrivateKeyMissing",

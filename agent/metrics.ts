@@ -1,20 +1,9 @@
-// Prometheus metrics of the agent (prom-client), on their own registry so tests can run several agents.
+// The agent's own Prometheus metrics (prom-client), on a registry of their own so tests can run
+// several agents; the manager adds the per-controller reconcile metrics to the same registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  readonly reconciles = new Counter({
-    name: "cert_agent_reconcile_total",
-    help: "Reconciles of IssuedCertificates by outcome",
-    labelNames: ["outcome"],
-    registers: [this.registry],
-  });
-  readonly reconcileSeconds = new Histogram({
-    name: "cert_agent_reconcile_duration_seconds",
-    help: "Time spent in one reconcile",
-    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
-    registers: [this.registry],
-  });
   readonly transitions = new Counter({
     name: "cert_agent_transitions_total",
     help: "IssuedCertificate state transitions",

@@ -23,7 +23,7 @@ import { ReferenceIssuer, FAIL_ANNOTATION, MISBEHAVE_ANNOTATION } from "./issuer
 import { MISBEHAVIOURS } from "./issuer/sign";
 import { KEY_ALGORITHM_ANNOTATION, KEY_FINGERPRINT_ANNOTATION } from "../agent/constants";
 import { IssuedCertificate } from "../shared/api/types";
-import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { ObjectClient } from "../shared/kube/api";
 import { importPrivateKeyPem, publicKeyFingerprint } from "../shared/pki";
 
 jest.setTimeout(180_000);
@@ -318,8 +318,8 @@ describeWithControlPlane("status-update conflicts", () => {
     let conflicts = 0;
     // A concurrent writer: before each of the first two status writes, someone else updates the
     // object (an annotation), so the agent's write carries a stale resourceVersion and gets a real 409.
-    const wrap = (inner: CustomResourceClient<IssuedCertificate>) => {
-      const wrapped = Object.create(inner) as CustomResourceClient<IssuedCertificate>;
+    const wrap = (inner: ObjectClient<IssuedCertificate>) => {
+      const wrapped = Object.create(inner) as ObjectClient<IssuedCertificate>;
       wrapped.replaceStatus = async (body: IssuedCertificate) => {
         if (conflicts < 2 && body.status?.state === "REQUESTED") {
           conflicts++;

@@ -3,13 +3,14 @@
 // CertificateRequest with the CA in the IssuedCertificate's signing secret. For tests it can be told
 // to misbehave, globally or per IssuedCertificate with the MISBEHAVE_ANNOTATION.
 import { CoreV1Api, KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
 import type { Logger } from "winston";
 import { decodeBytes, encodeBytes } from "../../shared/api/builders";
 import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate } from "../../shared/api/types";
 import { Clock, systemClock } from "../../shared/controller/clock";
-import { ResilientInformer } from "../../shared/controller/informer";
-import { errorMessage, Reconciler, Result } from "../../shared/controller/reconciler";
-import { WorkQueue } from "../../shared/controller/workqueue";
+import { Reconciler, requeueAfter, requeueNow, Result } from "../../shared/controller/controller";
+import { errorMessage } from "../../shared/controller/errors";
+import { Manager } from "../../shared/controller/manager";
 import { CustomResourceClient } from "../../shared/kube/custom-objects";
 import { isConflict, isNotFound } from "../../shared/kube/errors";
 import { Misbehaviour, signIntermediate } from "./sign";
@@ -26,15 +27,19 @@ export interface IssuerOptions {
   namespace?: string;
   misbehave?: Misbehaviour;
   clock?: Clock;
+  /**
+   * How far the issuer's clock is from ours (ms, may be negative): notBefore/notAfter are stamped
+   * with now + offset, the way an issuer on another machine with a skewed clock would.
+   */
+  clockOffsetMs?: number;
 }
 
-export class ReferenceIssuer {
+export class ReferenceIssuer implements Reconciler {
   private readonly requests: CustomResourceClient<CertificateRequest>;
   private readonly issued: CustomResourceClient<IssuedCertificate>;
   private readonly core: CoreV1Api;
   private readonly clock: Clock;
-  private informer?: ResilientInformer<CertificateRequest & KubernetesObject>;
-  private reconciler?: Reconciler;
+  private readonly manager: Manager;
   /** Requests answered, for tests and the demo. */
   readonly signed = { count: 0 };
 
@@ -43,29 +48,27 @@ export class ReferenceIssuer {
     this.issued = new CustomResourceClient(o.kc, ISSUED_CERTIFICATE);
     this.core = o.kc.makeApiClient(CoreV1Api);
     this.clock = o.clock ?? systemClock;
-  }
-
-  async start(): Promise<void> {
-    const queue = new WorkQueue(this.clock, { baseMs: 500, maxMs: 30_000 });
-    this.reconciler = new Reconciler("reference-issuer", queue, (key) => this.reconcile(key), this.o.log);
-    this.informer = new ResilientInformer<CertificateRequest & KubernetesObject>({
-      name: "issuer-certificaterequests",
-      kc: this.o.kc,
-      path: this.requests.watchPath(this.o.namespace),
-      list: () => this.requests.list(this.o.namespace) as never,
-      onChange: (cr, event) => {
-        if (event !== "delete") queue.add(`${cr.metadata.namespace}/${cr.metadata.name}`);
+    // The same manager as the agent's: one controller, woken by every CertificateRequest.
+    this.manager = new Manager({ kc: o.kc, clock: this.clock, log: o.log, registry: new Registry(), resyncMs: 60_000 });
+    this.manager.addController<CertificateRequest & KubernetesObject>({
+      name: "reference-issuer",
+      reconciler: this,
+      concurrency: 2,
+      backoff: { baseMs: 500, maxMs: 30_000 },
+      for: {
+        name: "issuer-certificaterequests",
+        path: this.requests.watchPath(o.namespace),
+        list: () => this.requests.list(o.namespace) as never,
       },
-      log: this.o.log,
-      clock: this.clock,
     });
-    this.reconciler.start(2);
-    await this.informer.start();
   }
 
-  async stop(): Promise<void> {
-    await this.informer?.stop();
-    await this.reconciler?.stop();
+  start(): Promise<void> {
+    return this.manager.start();
+  }
+
+  stop(): Promise<void> {
+    return this.manager.stop({ deadlineMs: 10_000 });
   }
 
   async reconcile(key: string): Promise<Result | void> {
@@ -99,7 +102,7 @@ export class ReferenceIssuer {
         hosts: ic.spec?.hosts ?? [],
         ttlDays: ic.spec?.certOptions?.ttlDays ?? 0,
         root: { certPem: rootPem, keyPem: rootKeyPem },
-        now: this.clock.now(),
+        now: new Date(this.clock.now().getTime() + (this.o.clockOffsetMs ?? 0)),
         misbehave,
       });
       this.signed.count += 1;
@@ -114,7 +117,7 @@ export class ReferenceIssuer {
       });
     } catch (err) {
       await this.failed(cr, errorMessage(err));
-      return { requeueAfterMs: 5_000 }; // Gloo Mesh retries failed requests later
+      return requeueAfter(5_000); // Gloo Mesh retries failed requests later
     }
   }
 
@@ -127,9 +130,9 @@ export class ReferenceIssuer {
     try {
       await this.requests.replaceStatus({ ...cr, status });
     } catch (err) {
-      if (isConflict(err)) return { requeueAfterMs: 100 };
+      if (isConflict(err)) return requeueAfter(100);
       throw err;
     }
-    return status?.state === "PENDING" ? { requeueAfterMs: 0 } : undefined;
+    return status?.state === "PENDING" ? requeueNow : undefined;
   }
 }

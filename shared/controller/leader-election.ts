@@ -22,7 +22,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "winston";
 import { Cancel, Clock, systemClock } from "./clock";
-import { errorMessage } from "./reconciler";
+import { errorMessage } from "./errors";
 import { isConflict, isNotFound } from "../kube/errors";
 
 /** The Lease calls the elector makes (a CoordinationV1Api; injectable for tests). */

@@ -1,20 +1,12 @@
 // Typed access to one namespaced custom resource through client-node's generic CustomObjectsApi.
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { GROUP, ObjectMeta, ResourceInfo, VERSION } from "../api/types";
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { GROUP, ResourceInfo, VERSION } from "../api/types";
+import { KubeObject, ObjectClient, ObjectList } from "./api";
 import { isNotFound } from "./errors";
 
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-}
+export type { KubeObject, ObjectList } from "./api";
 
-export interface ObjectList<T> {
-  items: T[];
-  metadata?: { resourceVersion?: string };
-}
-
-export class CustomResourceClient<T extends KubeObject> {
+export class CustomResourceClient<T extends KubeObject> implements ObjectClient<T> {
   readonly api: CustomObjectsApi;
 
   constructor(
@@ -28,7 +20,6 @@ export class CustomResourceClient<T extends KubeObject> {
     return { group: GROUP, version: VERSION, namespace, plural: this.info.plural };
   }
 
-  /** The object, or undefined when it does not exist. */
   async get(namespace: string, name: string): Promise<T | undefined> {
     try {
       return (await this.api.getNamespacedCustomObject({ ...this.base(namespace), name })) as T;
@@ -42,27 +33,32 @@ export class CustomResourceClient<T extends KubeObject> {
     return (await this.api.createNamespacedCustomObject({ ...this.base(namespace), body })) as T;
   }
 
-  /** Replaces spec/metadata; fails with 409 when body.metadata.resourceVersion is stale. */
   async replace(body: T): Promise<T> {
     const { namespace = "", name = "" } = body.metadata;
     return (await this.api.replaceNamespacedCustomObject({ ...this.base(namespace), name, body })) as T;
   }
 
-  /** Replaces status only (does not bump generation); fails with 409 on a stale resourceVersion. */
   async replaceStatus(body: T): Promise<T> {
     const { namespace = "", name = "" } = body.metadata;
     return (await this.api.replaceNamespacedCustomObjectStatus({ ...this.base(namespace), name, body })) as T;
   }
 
-  async delete(namespace: string, name: string): Promise<void> {
+  async patchAnnotations(namespace: string, name: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<T> {
+    const body = { metadata: { annotations, ...(resourceVersion ? { resourceVersion } : {}) } };
+    return (await this.api.patchNamespacedCustomObject({ ...this.base(namespace), name, body },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch))) as T;
+  }
+
+  async delete(namespace: string, name: string): Promise<boolean> {
     try {
       await this.api.deleteNamespacedCustomObject({ ...this.base(namespace), name });
+      return true;
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (isNotFound(err)) return false;
+      throw err;
     }
   }
 
-  /** Lists one namespace, or all namespaces when namespace is undefined (informer list function). */
   async list(namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
     const common = { group: GROUP, version: VERSION, plural: this.info.plural, ...(labelSelector ? { labelSelector } : {}) };
     const list = namespace

@@ -1,0 +1,158 @@
+// Decide: one pure function from what was observed (and the time) to the one action to take. No I/O,
+// no clock of its own: every branch of the state machine is a table row in decide.test.ts.
+//
+//   (new / spec changed) -> PENDING -> REQUESTED -> ISSUED -> FINISHED
+//   any step can go FAILED; FAILED goes back to PENDING after a backoff (or when its cause is gone).
+// A new issuance (a new revision and a new key) starts on a spec change, a retry after FAILED, or a
+// re-issue trigger from the policy chain in policies.ts.
+import { backoffDelay, BackoffOptions } from "../shared/controller/backoff";
+import { IssuedCertificateState } from "../shared/api/types";
+import { describeKeySpec } from "../shared/pki";
+import { Reason } from "./constants";
+import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
+import { Observed } from "./observe";
+import { reissueTrigger, Trigger } from "./policies";
+import { InvalidSpecError } from "./spec";
+
+export interface DecideOptions {
+  now: Date;
+  retryBackoff: BackoffOptions;
+  /** How long to wait before looking again at an object that waits on someone else. */
+  resyncMs: number;
+  /** How often to look again at a foreign Secret in our way (a GET, never a new key). */
+  conflictRecheckMs: number;
+}
+
+/** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
+const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict]);
+
+export type Decision =
+  /** Nothing to do; look again after requeueAfterMs if set. */
+  | { action: "none"; requeueAfterMs?: number; expiresAt?: Date }
+  /** A new issuance: bump the revision, then status PENDING. */
+  | { action: "begin"; revision: number; trigger: Trigger; resetFailures: boolean }
+  /** Status FAILED with the reason; retry (with backoff) only when a retry can help. */
+  | { action: "fail"; reason: Reason; message: string; retry: boolean }
+  /** PENDING: stage a key (reuse the staged one when it belongs to this issuance), write the request, REQUESTED. */
+  | { action: "request"; reuseStagedKey: boolean }
+  /** Go back to PENDING within the same issuance (the staged key is reused). */
+  | { action: "rerequest"; reason: Reason; message: string }
+  /** The verified certificate goes into the target, then ISSUED. */
+  | { action: "write" }
+  /** The target already holds this issuance's certificate (a crash after the write): ISSUED. */
+  | { action: "adopt" }
+  /** ISSUED: drop the staged key, run the bouncer, FINISHED. */
+  | { action: "finish" };
+
+export function decide(o: Observed, opts: DecideOptions): Decision {
+  const { ic, book } = o;
+  const generation = ic.metadata.generation ?? 0;
+  const nextRevision = Math.max(book.revision, o.target.state === "missing" || o.target.state === "foreign" ? 0 : o.target.stamp.revision) + 1;
+  if (ic.status?.observedGeneration !== generation) {
+    const first = ic.status?.observedGeneration === undefined;
+    return {
+      action: "begin",
+      revision: nextRevision,
+      resetFailures: true,
+      trigger: first
+        ? { reason: Reason.SpecChanged, message: "new IssuedCertificate" }
+        : { reason: Reason.SpecChanged, message: `spec changed to generation ${generation}; issuing with a new key, the current target secret stays in place until then` },
+    };
+  }
+  if (o.intent instanceof InvalidSpecError) {
+    const message = `invalid spec: ${o.intent.message}`;
+    const said = ic.status?.state === "FAILED" && book.failureReason === Reason.InvalidSpec && ic.status.error === message;
+    return said ? { action: "none" } : { action: "fail", reason: Reason.InvalidSpec, message, retry: false };
+  }
+  const intent = o.intent;
+  const state: IssuedCertificateState = ic.status?.state ?? "PENDING";
+  // Checked before any key is made: a Secret in our way fails at once, not after the issuer signed.
+  if (state !== "FAILED" && o.target.state === "foreign") {
+    return { action: "fail", reason: Reason.TargetSecretConflict, message: o.target.message, retry: false };
+  }
+  if (state !== "FAILED" && o.staged?.state === "foreign") {
+    return { action: "fail", reason: Reason.StagedKeySecretConflict, message: o.staged.message, retry: false };
+  }
+  const current: IssuanceStamp = { owner: ownerKey(ic), revision: book.revision, fingerprint: "" };
+
+  switch (state) {
+    case "PENDING": {
+      const staged = o.staged;
+      const reuse = staged?.state === "ready" && sameIssuance(staged.stamp, current) &&
+        describeKeySpec(staged.key.spec) === describeKeySpec(intent.keySpec);
+      return { action: "request", reuseStagedKey: reuse };
+    }
+
+    case "REQUESTED": {
+      const staged = o.staged!;
+      const request = o.request!;
+      if (staged.state === "ready" && describeKeySpec(staged.key.spec) !== describeKeySpec(intent.keySpec)) {
+        return begin(nextRevision, { reason: Reason.KeyAlgorithmChanged, message: `key type changed from ${describeKeySpec(staged.key.spec)} to ${describeKeySpec(intent.keySpec)}; issuing with a new key` });
+      }
+      if (staged.state !== "ready" || !sameIssuance(staged.stamp, current)) {
+        // Crashed after writing the target and deleting the staged key, before recording ISSUED?
+        if (request.state === "present" && o.target.state === "valid" && sameIssuance(o.target.stamp, current) &&
+          request.certificatePem !== "" && o.target.caCertPem === request.certificatePem) {
+          return { action: "adopt" };
+        }
+        const why = staged.state === "unreadable"
+          ? { reason: Reason.StagedKeyUnreadable, message: `${staged.message}; issuing again with a new key` }
+          : { reason: Reason.PrivateKeyMissing, message: `staged private key ${ownerKey(ic)} is missing; issuing again with a new key` };
+        return begin(nextRevision, why);
+      }
+      const ours = { ...current, fingerprint: staged.fingerprint };
+      if (request.state === "missing") {
+        return { action: "rerequest", reason: Reason.CertificateRequestMissing, message: `CertificateRequest ${ownerKey(ic)} disappeared; requesting again` };
+      }
+      if (!sameIssuance(request.stamp, ours)) {
+        return { action: "rerequest", reason: Reason.CertificateRequestMissing, message: `CertificateRequest ${ownerKey(ic)} belongs to another issuance; requesting again` };
+      }
+      if (request.answer === "pending") return { action: "none", requeueAfterMs: opts.resyncMs };
+      if (request.answer === "failed") {
+        return { action: "fail", reason: Reason.IssuerFailed, retry: true,
+          message: `certificate request ${ic.metadata.namespace}.${ic.metadata.name} failed to be signed by Issuer: ${request.error}` };
+      }
+      const verdict = o.verdict!;
+      if (!verdict.ok) {
+        return { action: "fail", reason: Reason.CertificateRejected, retry: true,
+          message: `certificate from CertificateRequest ${ownerKey(ic)} rejected, target secret left unchanged: ${verdict.error.message}` };
+      }
+      // The issuer's clock is ahead of ours (within the tolerance verify allowed): istiod would refuse a
+      // certificate that is not valid yet, so write it once it is.
+      const validInMs = verdict.certificate.notBefore.getTime() - opts.now.getTime();
+      if (validInMs > 0) return { action: "none", requeueAfterMs: validInMs };
+      return { action: "write" };
+    }
+
+    case "ISSUED":
+      return { action: "finish" };
+
+    case "FINISHED": {
+      // (A foreign target was refused above, before the chain.)
+      const trigger = reissueTrigger(o);
+      if (!trigger) return { action: "none", ...(o.target.state === "valid" ? { expiresAt: o.target.notAfter } : {}) };
+      return begin(nextRevision, trigger);
+    }
+
+    case "FAILED": {
+      if (book.failureReason === Reason.InvalidSpec) return { action: "none" }; // a spec change starts over
+      if (WAITS_FOR_CHANGE.has(book.failureReason)) {
+        const inTheWay = o.target.state === "foreign" || (book.failureReason === Reason.StagedKeySecretConflict && o.staged?.state === "foreign");
+        if (inTheWay) return { action: "none", requeueAfterMs: opts.conflictRecheckMs };
+        return begin(nextRevision, { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" });
+      }
+      const wait = (book.retryAtMs ?? 0) - opts.now.getTime();
+      if (wait > 0) return { action: "none", requeueAfterMs: wait };
+      return begin(nextRevision, { reason: Reason.Retrying, message: `retrying after failure number ${Math.max(book.failures, 1)}` });
+    }
+  }
+}
+
+function begin(revision: number, trigger: Trigger): Decision {
+  return { action: "begin", revision, trigger, resetFailures: false };
+}
+
+/** When the next retry is due after failure number `failures` (jitter from opts.random). */
+export function retryAt(now: Date, failures: number, backoff: BackoffOptions): number {
+  return now.getTime() + backoffDelay(failures, backoff);
+}

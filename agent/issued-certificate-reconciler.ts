@@ -1,0 +1,275 @@
+// The IssuedCertificate reconciler: gather (observe.ts) -> decide (decide.ts, pure) -> act (here).
+// Each reconcile reads fresh objects, takes one decision and carries it out with writes ordered for
+// crash safety: the staged key before the CertificateRequest, the target secret before ISSUED, the
+// staged key deleted after ISSUED, the bookkeeping annotations before the status they explain. A
+// restart at any point therefore resumes from what is stored. A 409 on any write only requeues: it
+// never re-runs a step with a new key (the original's #1198).
+import type { Logger } from "winston";
+import { encodeBytes } from "../shared/api/builders";
+import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState } from "../shared/api/types";
+import { BackoffOptions } from "../shared/controller/backoff";
+import { Clock } from "../shared/controller/clock";
+import { Reconciler, requeueAfter, requeueNow, Result } from "../shared/controller/controller";
+import { errorMessage } from "../shared/controller/errors";
+import { EventRecorder, EventType } from "../shared/controller/events";
+import { ObjectClient } from "../shared/kube/api";
+import { isConflict } from "../shared/kube/errors";
+import type { Secret } from "../shared/kube/secrets";
+import { buildCertChain, buildCsr, describeKeySpec, exportPrivateKeyPem, generateKeyPair, publicKeyFingerprint } from "../shared/pki";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
+import { Decision, decide, retryAt } from "./decide";
+import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readStamp, stampAnnotations } from "./issuance";
+import { AgentMetrics } from "./metrics";
+import { Observed, observe } from "./observe";
+import { NoPodBouncer, PodBouncer } from "./pod-bouncer";
+import { ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
+import { CertificateIntent, hasTarget } from "./spec";
+
+export interface ReconcilerOptions {
+  issuedCertificates: ObjectClient<IssuedCertificate>;
+  certificateRequests: ObjectClient<CertificateRequest>;
+  secrets: ObjectClient<Secret>;
+  clock: Clock;
+  log: Logger;
+  events: EventRecorder;
+  metrics: AgentMetrics;
+  /** Delay before a FAILED IssuedCertificate is retried with a new key. */
+  retryBackoff: BackoffOptions;
+  /** How long to wait before looking again at an object that waits on someone else. */
+  resyncMs: number;
+  /** A certificate whose notBefore is ahead of our clock by at most this is waited for, not refused. */
+  clockSkewToleranceMs: number;
+  /** How often a Secret in our way is looked at again (default 30 s). */
+  conflictRecheckMs?: number;
+  bouncer?: PodBouncer;
+}
+
+/** Requeue delay after a write conflict: someone changed the object, read it again soon. */
+const CONFLICT_REQUEUE_MS = 200;
+const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing]);
+
+export class IssuedCertificateReconciler implements Reconciler {
+  private readonly bouncer: PodBouncer;
+
+  constructor(private readonly d: ReconcilerOptions) {
+    this.bouncer = d.bouncer ?? new NoPodBouncer();
+  }
+
+  async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
+    const [namespace, name] = key.split("/");
+    const ic = await this.d.issuedCertificates.get(namespace, name);
+    // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
+    // collector removes them; the target secret stays because Istio is still using it.
+    if (!ic || ic.metadata.deletionTimestamp) {
+      this.d.metrics.expiration.remove({ namespace, name });
+      return;
+    }
+    if (!hasTarget(ic)) return; // Gloo Mesh skips these too: nothing says where to write.
+    const now = this.d.clock.now();
+    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs });
+    const decision = decide(observed, {
+      now,
+      retryBackoff: this.d.retryBackoff,
+      resyncMs: this.d.resyncMs,
+      conflictRecheckMs: this.d.conflictRecheckMs ?? 30_000,
+    });
+    try {
+      return await new Act(this.d, this.bouncer, observed, signal).run(decision);
+    } catch (err) {
+      if (isConflict(err)) {
+        this.d.log.debug("write conflict, requeueing", { namespace, name, error: errorMessage(err) });
+        return requeueAfter(CONFLICT_REQUEUE_MS);
+      }
+      throw err;
+    }
+  }
+}
+
+/** Carries out one decision about one observed IssuedCertificate. */
+class Act {
+  private ic: IssuedCertificate;
+  /** The issuance revision, as recorded on the IssuedCertificate (updated when a new issuance begins). */
+  private revision: number;
+
+  constructor(
+    private readonly d: ReconcilerOptions,
+    private readonly bouncer: PodBouncer,
+    private readonly o: Observed,
+    private readonly signal: AbortSignal,
+  ) {
+    this.ic = o.ic;
+    this.revision = o.book.revision;
+  }
+
+  private get intent(): CertificateIntent {
+    return this.o.intent as CertificateIntent;
+  }
+
+  private get stamp(): IssuanceStamp {
+    return { owner: ownerKey(this.ic), revision: this.revision, fingerprint: "" };
+  }
+
+  async run(decision: Decision): Promise<Result | void> {
+    switch (decision.action) {
+      case "none":
+        if (decision.expiresAt) this.recordExpiry(decision.expiresAt);
+        return decision.requeueAfterMs ? requeueAfter(decision.requeueAfterMs) : undefined;
+      case "begin": {
+        const { reason, message } = decision.trigger;
+        await this.writeBookkeeping({
+          revision: decision.revision,
+          failures: decision.resetFailures ? 0 : this.o.book.failures,
+          failureReason: decision.resetFailures ? "" : this.o.book.failureReason,
+        });
+        return this.transition("PENDING", reason, `issuance revision ${decision.revision}: ${message}`, WARNING_REASONS.has(reason) ? "Warning" : "Normal");
+      }
+      case "fail":
+        return this.fail(decision.reason, decision.message, decision.retry);
+      case "request":
+        return this.request(decision.reuseStagedKey);
+      case "rerequest":
+        return this.transition("PENDING", decision.reason, decision.message);
+      case "write":
+        return this.write();
+      case "adopt":
+        return this.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
+      case "finish":
+        return this.finish();
+    }
+  }
+
+  // PENDING: stage a key (or reuse this issuance's), then request a signature for it.
+  private async request(reuse: boolean): Promise<Result | void> {
+    const { staged } = this.o;
+    let keys: CryptoKeyPair;
+    let fingerprint: string;
+    if (reuse && staged?.state === "ready") {
+      // A crash or conflict after the key was stored: carry on with the same key.
+      keys = { privateKey: staged.key.privateKey, publicKey: staged.key.publicKey };
+      fingerprint = staged.fingerprint;
+    } else {
+      const started = this.d.clock.now().getTime();
+      keys = await generateKeyPair(this.intent.keySpec);
+      this.d.metrics.keygenSeconds.observe({ algorithm: describeKeySpec(this.intent.keySpec) }, (this.d.clock.now().getTime() - started) / 1000);
+      fingerprint = await publicKeyFingerprint(keys.publicKey);
+      const pem = await exportPrivateKeyPem(keys.privateKey);
+      const body = stagedKeySecret(this.ic, pem, { ...this.stamp, fingerprint }, this.o.raw.staged);
+      this.signal.throwIfAborted();
+      if (this.o.raw.staged) await this.d.secrets.replace(body);
+      else await this.d.secrets.create(body.metadata.namespace!, body);
+    }
+
+    const csr = await buildCsr({ keys, org: this.intent.org, hosts: this.intent.hosts });
+    const ours = { ...this.stamp, fingerprint };
+    const wanted = certificateRequestFor(this.ic, csr, ours);
+    const existing = this.o.raw.request;
+    const request = this.o.request;
+    this.signal.throwIfAborted();
+    if (!existing) {
+      await this.d.certificateRequests.create(wanted.metadata.namespace!, wanted);
+    } else if (request?.state !== "present" || request.stamp.revision !== ours.revision || request.stamp.fingerprint !== fingerprint) {
+      // One CertificateRequest per IssuedCertificate, overwritten in place: the spec change bumps its
+      // generation, which tells the issuer to sign again.
+      await this.d.certificateRequests.replace({ ...wanted, metadata: { ...wanted.metadata, resourceVersion: existing.metadata.resourceVersion } });
+    }
+    const { namespace, name } = this.ic.metadata;
+    return this.transition("REQUESTED", Reason.CertificateRequested,
+      `requested a certificate for a ${describeKeySpec(this.intent.keySpec)} key (sha256 ${fingerprint.slice(0, 16)}) with CertificateRequest ${namespace}/${name}`);
+  }
+
+  // REQUESTED, verified: the whole bundle in one write, then ISSUED.
+  private async write(): Promise<Result | void> {
+    const { staged, request, verdict } = this.o;
+    if (staged?.state !== "ready" || request?.state !== "present" || !verdict?.ok) throw new Error("write decided without a verified certificate");
+    const target = this.intent.target;
+    const body = targetSecret(target, {
+      caCert: request.certificatePem,
+      caKey: staged.pem,
+      certChain: buildCertChain(request.certificatePem, request.rootPem),
+      rootCert: request.rootPem,
+    }, { ...this.stamp, fingerprint: staged.fingerprint }, this.o.raw.target);
+    const existing = this.o.raw.target;
+    this.signal.throwIfAborted();
+    if (!existing) await this.d.secrets.create(target.namespace, body);
+    else if (!sameSecret(existing, body)) await this.d.secrets.replace(body);
+    const certificate = verdict.certificate;
+    this.recordExpiry(certificate.notAfter);
+    return this.transition("ISSUED", Reason.Issued,
+      `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
+  }
+
+  // ISSUED: the key now lives only in the target secret; restart what must load it.
+  private async finish(): Promise<Result | void> {
+    const keyRef = privateKeyRef(this.ic);
+    this.signal.throwIfAborted();
+    await this.d.secrets.delete(keyRef.namespace, keyRef.name);
+    const bounce = await this.bouncer.bounce(this.ic);
+    if (!bounce.done) return requeueAfter(bounce.requeueAfterMs ?? this.d.resyncMs);
+    if (this.o.book.failures > 0 || this.o.book.failureReason) {
+      await this.writeBookkeeping({ revision: this.revision, failures: 0, failureReason: "" });
+    }
+    return this.transition("FINISHED", Reason.Finished, bounce.message ?? "certificate issued");
+  }
+
+  private async fail(reason: Reason, message: string, retry: boolean): Promise<Result | void> {
+    const failures = this.o.book.failures + 1;
+    const next: Bookkeeping = { revision: this.revision, failures, failureReason: reason };
+    if (retry) next.retryAtMs = retryAt(this.d.clock.now(), failures, this.d.retryBackoff);
+    await this.writeBookkeeping(next);
+    await this.transition("FAILED", reason, message, "Warning", message);
+    if (next.retryAtMs !== undefined) return requeueAfter(Math.max(1, next.retryAtMs - this.d.clock.now().getTime()));
+    // Invalid specs wait for a spec change (a watch event); a Secret in the way is looked at again.
+    return reason === Reason.InvalidSpec ? undefined : requeueAfter(this.d.conflictRecheckMs ?? 30_000);
+  }
+
+  /** Bookkeeping first: a crash before the status write leaves a count one too high, never too low. */
+  private async writeBookkeeping(next: Bookkeeping): Promise<void> {
+    const { namespace, name, resourceVersion } = this.ic.metadata;
+    this.signal.throwIfAborted();
+    this.ic = await this.d.issuedCertificates.patchAnnotations(namespace!, name!, bookkeepingPatch(next), resourceVersion);
+    this.revision = next.revision;
+  }
+
+  /** Records a state change: status (guarded by resourceVersion), then one log line and one Event. */
+  private async transition(to: IssuedCertificateState, reason: Reason, message: string, type: EventType = "Normal", error = ""): Promise<Result | void> {
+    const ic = this.ic;
+    const from = this.o.ic.status?.state ?? "";
+    const generation = ic.metadata.generation ?? 0;
+    this.signal.throwIfAborted();
+    await this.d.issuedCertificates.replaceStatus({ ...ic, status: { observedGeneration: generation, state: to, error } });
+    const fields = { namespace: ic.metadata.namespace, name: ic.metadata.name, generation, revision: this.revision, from, to, reason, detail: message };
+    if (type === "Warning") this.d.log.warn("transition", fields);
+    else this.d.log.info("transition", fields);
+    this.d.metrics.transitions.inc({ from: from || "NONE", to, reason });
+    await this.d.events.record({ ...ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
+    // The status write triggers a watch event; requeue anyway so progress never hangs on one event.
+    return to === "FAILED" || to === "FINISHED" ? undefined : requeueNow;
+  }
+
+  private recordExpiry(notAfter: Date): void {
+    this.d.metrics.expiration.set({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! }, notAfter.getTime() / 1000);
+  }
+}
+
+/** Already up to date (a retry after a crash between the write and ISSUED): skip the write. */
+function sameSecret(existing: Secret, wanted: Secret): boolean {
+  const a = existing.data ?? {};
+  const b = wanted.data ?? {};
+  return Object.keys(a).length === Object.keys(b).length && Object.keys(b).every((k) => a[k] === b[k]) &&
+    JSON.stringify(readStamp(existing.metadata)) === JSON.stringify(readStamp(wanted.metadata));
+}
+
+function certificateRequestFor(ic: IssuedCertificate, csrPem: string, stamp: IssuanceStamp): CertificateRequest {
+  return {
+    apiVersion: API_VERSION,
+    kind: CERTIFICATE_REQUEST.kind,
+    metadata: {
+      name: ic.metadata.name,
+      namespace: ic.metadata.namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: stampAnnotations(stamp),
+      ownerReferences: [ownerReference(ic)],
+    },
+    spec: { certificateSigningRequest: encodeBytes(csrPem) },
+  };
+}

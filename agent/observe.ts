@@ -1,0 +1,197 @@
+// Gather: everything one decision about an IssuedCertificate needs, read fresh from the API server
+// and summarised (what the target holds, whether the staged key is usable, what the issuer answered,
+// whether that answer verifies). Reads only; decide.ts turns the result into one action.
+import { decodeBytes } from "../shared/api/builders";
+import { CertificateRequest, IssuedCertificate } from "../shared/api/types";
+import { ObjectClient } from "../shared/kube/api";
+import type { Secret } from "../shared/kube/secrets";
+import {
+  CertificateVerificationError,
+  certificateMatchesPrivateKey,
+  describeCertificate,
+  describeKeySpec,
+  ImportedPrivateKey,
+  importPrivateKeyPem,
+  publicKeyFingerprint,
+  VerifiedCertificate,
+  verifyIssuedCertificate,
+} from "../shared/pki";
+import { hostComparisonKey } from "../shared/pki/hosts";
+import { BUNDLE_KEYS, privateKeyRef, secretData, stagedKeyConflict, targetConflict } from "./secrets";
+import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY } from "./constants";
+import { Bookkeeping, IssuanceStamp, readBookkeeping, readStamp } from "./issuance";
+import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
+
+export type TargetSummary =
+  | { state: "missing" }
+  | { state: "foreign"; message: string }
+  /** Ours, but a key is missing, a PEM does not parse, or the key does not match the certificate. */
+  | { state: "incomplete"; message: string; stamp: IssuanceStamp }
+  | {
+      state: "valid";
+      stamp: IssuanceStamp;
+      caCertPem: string;
+      /** describeKeySpec of the certified key, e.g. "RSA-4096". */
+      keyDescription: string;
+      /** Comparison keys of the SANs (type and canonical value). */
+      sanKeys: string[];
+      notBefore: Date;
+      notAfter: Date;
+    };
+
+export type StagedKeySummary =
+  | { state: "missing" }
+  | { state: "foreign"; message: string }
+  | { state: "unreadable"; stamp: IssuanceStamp; message: string }
+  | { state: "ready"; stamp: IssuanceStamp; pem: string; key: ImportedPrivateKey; fingerprint: string };
+
+export type RequestSummary =
+  | { state: "missing" }
+  | {
+      state: "present";
+      stamp: IssuanceStamp;
+      /** The issuer's answer to the CURRENT spec: a status older than the last spec write reads as "pending". */
+      answer: "pending" | "failed" | "finished";
+      error: string;
+      certificatePem: string;
+      rootPem: string;
+    };
+
+export type Verdict =
+  | { ok: true; certificate: VerifiedCertificate }
+  | { ok: false; error: CertificateVerificationError };
+
+export interface Observed {
+  ic: IssuedCertificate;
+  /** The objects as read, for the writes that must carry their resourceVersion. */
+  raw: { target?: Secret; staged?: Secret; request?: CertificateRequest };
+  book: Bookkeeping;
+  intent: CertificateIntent | InvalidSpecError;
+  target: TargetSummary;
+  staged?: StagedKeySummary;
+  request?: RequestSummary;
+  /** Set when the issuer answered FINISHED for our request and our staged key is ready. */
+  verdict?: Verdict;
+}
+
+export interface Readers {
+  certificateRequests: ObjectClient<CertificateRequest>;
+  secrets: ObjectClient<Secret>;
+}
+
+export interface ObserveOptions {
+  now: Date;
+  clockSkewToleranceMs: number;
+}
+
+/** Reads what the IssuedCertificate's current state needs (FINISHED and FAILED look at the target only). */
+export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptions): Promise<Observed> {
+  const book = readBookkeeping(ic);
+  let intent: CertificateIntent | InvalidSpecError;
+  try {
+    intent = readIntent(ic);
+  } catch (err) {
+    if (!(err instanceof InvalidSpecError)) throw err;
+    intent = err;
+  }
+  if (intent instanceof InvalidSpecError) return { ic, raw: {}, book, intent, target: { state: "missing" } };
+
+  const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
+  const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent) };
+  const state = ic.status?.state ?? "PENDING";
+  const keyRef = privateKeyRef(ic);
+  // FAILED looks at the staged key too: a foreign Secret there may have gone away.
+  if (state !== "PENDING" && state !== "REQUESTED" && state !== "FAILED") return observed;
+  raw.staged = await r.secrets.get(keyRef.namespace, keyRef.name);
+  const staged = (observed.staged = await summariseStagedKey(raw.staged));
+  if (state === "FAILED") return observed;
+  raw.request = await r.certificateRequests.get(keyRef.namespace, keyRef.name);
+  const request = (observed.request = summariseRequest(raw.request));
+  if (state === "REQUESTED" && staged.state === "ready" && request.state === "present" && request.answer === "finished") {
+    observed.verdict = await verdictOn(request, staged.key, intent, o);
+  }
+  return observed;
+}
+
+async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent): Promise<TargetSummary> {
+  if (!secret) return { state: "missing" };
+  const conflict = targetConflict(secret, ic);
+  if (conflict) return { state: "foreign", message: conflict };
+  const stamp = readStamp(secret.metadata);
+  const missing = BUNDLE_KEYS.filter((k) => !secretData(secret, k));
+  const where = `target secret ${intent.target.namespace}/${intent.target.name}`;
+  if (missing.length > 0) return { state: "incomplete", stamp, message: `${where} lacks ${missing.join(", ")}` };
+  const caCertPem = secretData(secret, CA_CERT)!;
+  try {
+    const summary = await describeCertificate(caCertPem);
+    if (!(await certificateMatchesPrivateKey(caCertPem, secretData(secret, CA_KEY)!))) {
+      return { state: "incomplete", stamp, message: `${where}: ${CA_KEY} does not match ${CA_CERT}` };
+    }
+    return {
+      state: "valid",
+      stamp,
+      caCertPem,
+      keyDescription: summary.keyDescription,
+      sanKeys: summary.sans.map(hostComparisonKey),
+      notBefore: summary.notBefore,
+      notAfter: summary.notAfter,
+    };
+  } catch {
+    // The parsers' messages may quote their input; say which part is broken, nothing more.
+    return { state: "incomplete", stamp, message: `${where}: ${CA_CERT} or ${CA_KEY} does not parse` };
+  }
+}
+
+async function summariseStagedKey(secret: Secret | undefined): Promise<StagedKeySummary> {
+  if (!secret) return { state: "missing" };
+  const conflict = stagedKeyConflict(secret);
+  if (conflict) return { state: "foreign", message: conflict };
+  const stamp = readStamp(secret.metadata);
+  const pem = secretData(secret, PRIVATE_KEY_SECRET_KEY);
+  const unreadable = (message: string): StagedKeySummary => ({ state: "unreadable", stamp, message });
+  if (!pem) return unreadable(`staged key ${secret.metadata.namespace}/${secret.metadata.name} is empty`);
+  try {
+    const key = await importPrivateKeyPem(pem);
+    return { state: "ready", stamp, pem, key, fingerprint: await publicKeyFingerprint(key.publicKey) };
+  } catch {
+    return unreadable(`staged key ${secret.metadata.namespace}/${secret.metadata.name} cannot be imported`);
+  }
+}
+
+function summariseRequest(cr: CertificateRequest | undefined): RequestSummary {
+  if (!cr) return { state: "missing" };
+  const status = cr.status;
+  // A status from before our latest spec write describes an older CSR: it must never be paired with
+  // our key (the original's stale-FINISHED defect).
+  const current = status !== undefined && status.observedGeneration === cr.metadata.generation;
+  const answer = !current || !status.state || status.state === "PENDING" ? "pending" : status.state === "FAILED" ? "failed" : "finished";
+  return {
+    state: "present",
+    stamp: readStamp(cr.metadata),
+    answer,
+    error: status?.error ?? "",
+    certificatePem: decodeBytes(status?.signedCertificate) ?? "",
+    rootPem: decodeBytes(status?.signingRootCa) ?? "",
+  };
+}
+
+async function verdictOn(request: Extract<RequestSummary, { state: "present" }>, key: ImportedPrivateKey,
+  intent: CertificateIntent, o: ObserveOptions): Promise<Verdict> {
+  try {
+    const certificate = await verifyIssuedCertificate({
+      certificatePem: request.certificatePem,
+      rootPem: request.rootPem,
+      publicKey: key.publicKey,
+      hosts: intent.hosts,
+      now: o.now,
+      clockSkewToleranceMs: o.clockSkewToleranceMs,
+    });
+    return { ok: true, certificate };
+  } catch (err) {
+    if (err instanceof CertificateVerificationError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
+/** describeKeySpec of what the intent asks for, to compare with a summary's keyDescription. */
+export const intendedKeyDescription = (intent: CertificateIntent) => describeKeySpec(intent.keySpec);
