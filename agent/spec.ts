@@ -14,8 +14,13 @@ export class InvalidSpecError extends Error {
   override readonly name = "InvalidSpecError";
 }
 
-/** Secret names are DNS subdomains. */
-const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** A DNS-1123 label: a namespace is one, a Secret name is several joined by dots (a subdomain). */
+const LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const SUBDOMAIN = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
+const DNS_LABEL = new RegExp(`^${LABEL}$`);
+/** What the API server accepts (validation.IsDNS1123Subdomain / IsDNS1123Label); lengths first. */
+const isSecretName = (s: string | undefined): boolean => s !== undefined && s.length <= 253 && SUBDOMAIN.test(s);
+const isNamespace = (s: string | undefined): boolean => s !== undefined && s.length <= 63 && DNS_LABEL.test(s);
 
 export function readIntent(ic: IssuedCertificate): CertificateIntent {
   const spec = ic.spec ?? {};
@@ -25,7 +30,7 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   if (bad !== undefined) throw new InvalidSpecError(`spec.hosts contains an empty or space-padded entry ${JSON.stringify(bad)}`);
 
   const target = spec.issuedCertificateSecret!;
-  if (!NAME.test(target.name ?? "") || !NAME.test(target.namespace ?? "")) {
+  if (!isSecretName(target.name) || !isNamespace(target.namespace)) {
     throw new InvalidSpecError(
       `spec.issuedCertificateSecret ${JSON.stringify(target)} needs a valid name and namespace`,
     );
