@@ -1,0 +1,143 @@
+// Every branch of decide(), as table rows: given what was observed and the time, the one action.
+import { issuedCertificate } from "../shared/api/builders";
+import { IssuedCertificate, IssuedCertificateState } from "../shared/api/types";
+import { CertificateVerificationError, ImportedPrivateKey, KeySpec } from "../shared/pki";
+import { KEY_ALGORITHM_ANNOTATION, Reason } from "./constants";
+import { Decision, decide, DecideOptions } from "./decide";
+import { Bookkeeping, IssuanceStamp } from "./issuance";
+import { Observed, RequestSummary, StagedKeySummary, TargetSummary, Verdict } from "./observe";
+import { InvalidSpecError, readIntent } from "./spec";
+
+const NOW = new Date("2026-06-01T00:00:00Z");
+const OPTS: DecideOptions = { now: NOW, retryBackoff: { baseMs: 10_000, maxMs: 600_000 }, resyncMs: 300_000, conflictRecheckMs: 30_000 };
+const OWNER = "mesh/ic";
+const RSA4096: KeySpec = { algorithm: "RSA", bits: 4096 };
+const P256: KeySpec = { algorithm: "ECDSA", curve: "P-256" };
+const stamp = (revision: number, fingerprint = "fp"): IssuanceStamp => ({ owner: OWNER, revision, fingerprint });
+
+interface Given {
+  state?: IssuedCertificateState;
+  /** observedGeneration; default = generation (1). */
+  observed?: number | "none";
+  book?: Partial<Bookkeeping>;
+  keyAlgorithm?: string;
+  hosts?: string[];
+  target?: TargetSummary;
+  staged?: StagedKeySummary;
+  request?: RequestSummary;
+  verdict?: Verdict;
+  error?: string;
+}
+
+function observed(g: Given): Observed {
+  const ic: IssuedCertificate = issuedCertificate({
+    name: "ic",
+    namespace: "mesh",
+    hosts: g.hosts ?? ["spiffe://cluster.local/ns/istio-system/sa/istiod"],
+    target: { name: "cacerts", namespace: "istio-system" },
+    signingSecret: { name: "root", namespace: "mesh" },
+    ...(g.keyAlgorithm ? { annotations: { [KEY_ALGORITHM_ANNOTATION]: g.keyAlgorithm } } : {}),
+  });
+  ic.metadata.generation = 1;
+  if (g.observed !== "none") ic.status = { observedGeneration: g.observed ?? 1, state: g.state ?? "PENDING", error: g.error ?? "" };
+  let intent;
+  try {
+    intent = readIntent(ic);
+  } catch (err) {
+    intent = err as InvalidSpecError;
+  }
+  return {
+    ic,
+    raw: {},
+    book: { revision: 1, failures: 0, failureReason: "", ...g.book },
+    intent,
+    target: g.target ?? { state: "missing" },
+    staged: g.staged,
+    request: g.request,
+    verdict: g.verdict,
+  };
+}
+
+const validTarget = (over: Partial<Extract<TargetSummary, { state: "valid" }>> = {}): TargetSummary => ({
+  state: "valid",
+  stamp: stamp(1),
+  caCertPem: "CERT",
+  keyDescription: "RSA-4096",
+  sanKeys: ["uri:spiffe://cluster.local/ns/istio-system/sa/istiod"],
+  notBefore: new Date("2026-01-01T00:00:00Z"),
+  notAfter: new Date("2027-01-01T00:00:00Z"),
+  ...over,
+});
+const ready = (revision = 1, spec: KeySpec = RSA4096): StagedKeySummary =>
+  ({ state: "ready", stamp: stamp(revision), pem: "PEM", key: { spec } as ImportedPrivateKey, fingerprint: "fp" });
+const answered = (answer: "pending" | "failed" | "finished", revision = 1, over: Partial<Extract<RequestSummary, { state: "present" }>> = {}): RequestSummary =>
+  ({ state: "present", stamp: stamp(revision), answer, error: answer === "failed" ? "no signing key" : "", certificatePem: "CERT", rootPem: "ROOT", ...over });
+const verified = (notBefore = new Date("2026-05-31T23:58:00Z")): Verdict =>
+  ({ ok: true, certificate: { notBefore, notAfter: new Date("2027-06-01T00:00:00Z"), serialNumber: "01", subject: "", issuer: "CN=root", sans: [], keyDescription: "RSA-4096" } });
+const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
+
+type Row = [string, Given, Partial<Decision> & { reason?: string }];
+
+const rows: Row[] = [
+  // A new issuance on a spec change, and for a new object; the backoff is reset.
+  ["new object begins revision 1", { observed: "none", book: { revision: 0 } }, { action: "begin", revision: 1, resetFailures: true }],
+  ["spec change begins the next revision", { state: "FINISHED", observed: 0, book: { revision: 3, failures: 2 }, target: validTarget({ stamp: stamp(3) }) }, { action: "begin", revision: 4, resetFailures: true }],
+  ["the next revision is above the target's, even if annotations were lost", { observed: 0, book: { revision: 0 }, target: validTarget({ stamp: stamp(7) }) }, { action: "begin", revision: 8 }],
+  // Invalid spec: FAILED once, then quiet until the spec changes.
+  ["empty hosts is an invalid spec", { hosts: [] }, { action: "fail", reason: Reason.InvalidSpec, retry: false }],
+  ["an unknown key algorithm is an invalid spec", { keyAlgorithm: "DSA" }, { action: "fail", reason: Reason.InvalidSpec, retry: false }],
+  ["an invalid spec already reported is not reported again", { hosts: [], state: "FAILED", error: "invalid spec: spec.hosts is empty: at least one SAN is required", book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
+  // Defect 2: a foreign target fails before any key is made.
+  ["defect 2: a foreign target fails in PENDING, before a key is made", { state: "PENDING", target: foreignTarget, staged: { state: "missing" }, request: { state: "missing" } }, { action: "fail", reason: Reason.TargetSecretConflict, retry: false }],
+  ["defect 2: a foreign target in FAILED waits for it to change", { state: "FAILED", target: foreignTarget, book: { failureReason: Reason.TargetSecretConflict } }, { action: "none", requeueAfterMs: 30_000 }],
+  ["defect 2: once the foreign target is gone, a new issuance begins", { state: "FAILED", book: { failureReason: Reason.TargetSecretConflict, revision: 2 } }, { action: "begin", revision: 3 }],
+  ["a target that appears foreign after FINISHED fails without a key", { state: "FINISHED", target: foreignTarget }, { action: "fail", reason: Reason.TargetSecretConflict }],
+  // Defect 5: a foreign Secret at the staged-key name.
+  ["defect 5: a foreign staged-key Secret fails in PENDING", { state: "PENDING", staged: { state: "foreign", message: "not ours" }, request: { state: "missing" } }, { action: "fail", reason: Reason.StagedKeySecretConflict, retry: false }],
+  ["defect 5: a foreign staged-key Secret in REQUESTED fails the same way (no error loop)", { state: "REQUESTED", staged: { state: "foreign", message: "not ours" }, request: answered("pending") }, { action: "fail", reason: Reason.StagedKeySecretConflict }],
+  ["defect 5: FAILED waits while the foreign staged-key Secret is there", { state: "FAILED", staged: { state: "foreign", message: "not ours" }, book: { failureReason: Reason.StagedKeySecretConflict } }, { action: "none", requeueAfterMs: 30_000 }],
+  ["defect 5: once it is deleted, a new issuance begins", { state: "FAILED", staged: { state: "missing" }, book: { failureReason: Reason.StagedKeySecretConflict } }, { action: "begin", revision: 2 }],
+  ["defect 5: an unreadable staged key in REQUESTED is replaced by a new issuance", { state: "REQUESTED", staged: { state: "unreadable", stamp: stamp(1), message: "staged key mesh/ic cannot be imported" }, request: answered("finished") }, { action: "begin", revision: 2, reason: Reason.StagedKeyUnreadable }],
+  ["defect 5: an unreadable staged key in PENDING is not reused", { state: "PENDING", staged: { state: "unreadable", stamp: stamp(1), message: "x" }, request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
+  // PENDING: reuse only this issuance's key of the intended type.
+  ["PENDING makes a key when none is staged", { staged: { state: "missing" }, request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
+  ["PENDING reuses this issuance's staged key (crash after staging)", { staged: ready(1), request: { state: "missing" } }, { action: "request", reuseStagedKey: true }],
+  ["PENDING does not reuse another issuance's key", { staged: ready(0), request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
+  ["defect 4: PENDING does not reuse a key of another type", { keyAlgorithm: "ECDSA-P256", staged: ready(1, RSA4096), request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
+  // REQUESTED.
+  ["REQUESTED waits for the issuer", { state: "REQUESTED", staged: ready(), request: answered("pending") }, { action: "none", requeueAfterMs: 300_000 }],
+  ["REQUESTED: the issuer failed -> FAILED with Gloo Mesh's message, retried", { state: "REQUESTED", staged: ready(), request: answered("failed") }, { action: "fail", reason: Reason.IssuerFailed, retry: true, message: "certificate request mesh.ic failed to be signed by Issuer: no signing key" }],
+  ["REQUESTED: the request was deleted mid-flight -> request again with the same key", { state: "REQUESTED", staged: ready(), request: { state: "missing" } }, { action: "rerequest", reason: Reason.CertificateRequestMissing }],
+  ["REQUESTED: the request belongs to another issuance -> request again", { state: "REQUESTED", staged: ready(2), book: { revision: 2 }, request: answered("finished", 1) }, { action: "rerequest" }],
+  ["defect 4: REQUESTED with a key-algorithm change begins a new issuance", { state: "REQUESTED", keyAlgorithm: "ECDSA-P256", staged: ready(1, RSA4096), request: answered("pending") }, { action: "begin", revision: 2, reason: Reason.KeyAlgorithmChanged }],
+  ["REQUESTED: a rejected certificate -> FAILED, retried", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: { ok: false, error: new CertificateVerificationError("PublicKeyMismatch", "other key") } }, { action: "fail", reason: Reason.CertificateRejected, retry: true }],
+  ["REQUESTED: a verified certificate is written", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: verified() }, { action: "write" }],
+  ["defect 1: a certificate valid 2 s from now (issuer clock ahead) is waited for, not refused", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: verified(new Date(NOW.getTime() + 2000)) }, { action: "none", requeueAfterMs: 2000 }],
+  ["REQUESTED: staged key gone but the target holds this issuance's certificate (crash after the write) -> adopt", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished"), target: validTarget() }, { action: "adopt" }],
+  ["REQUESTED: staged key gone and the target is older -> new issuance", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished"), target: validTarget({ stamp: stamp(0) }) }, { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
+  // ISSUED and FINISHED.
+  ["ISSUED finishes", { state: "ISSUED", target: validTarget() }, { action: "finish" }],
+  ["FINISHED with a good target does nothing and reports expiry", { state: "FINISHED", target: validTarget() }, { action: "none", expiresAt: new Date("2027-01-01T00:00:00Z") }],
+  ["FINISHED: target missing -> new issuance", { state: "FINISHED" }, { action: "begin", revision: 2, reason: Reason.TargetSecretMissing }],
+  ["FINISHED: target incomplete -> new issuance", { state: "FINISHED", target: { state: "incomplete", stamp: stamp(1), message: "lacks ca-key.pem" } }, { action: "begin", reason: Reason.TargetSecretIncomplete }],
+  ["defect 4: FINISHED with a key-algorithm change -> new issuance", { state: "FINISHED", keyAlgorithm: "ECDSA-P256", target: validTarget() }, { action: "begin", reason: Reason.KeyAlgorithmChanged }],
+  ["FINISHED: SANs differ from hosts -> new issuance", { state: "FINISHED", target: validTarget({ sanKeys: ["dns:other.example"] }) }, { action: "begin", reason: Reason.HostsChanged }],
+  // FAILED with backoff from the bookkeeping (survives restarts).
+  ["FAILED before its retry time waits for it", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() + 15_000 } }, { action: "none", requeueAfterMs: 15_000 }],
+  ["FAILED after its retry time begins a new issuance, keeping the count", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() - 1 } }, { action: "begin", revision: 2, resetFailures: false }],
+  ["FAILED with an invalid spec waits for a spec change", { state: "FAILED", book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
+];
+
+describe("decide", () => {
+  it.each(rows)("%s", (_name, given, expected) => {
+    const decision = decide(observed(given), OPTS) as Decision & { trigger?: { reason: string }; reason?: string };
+    const { reason, ...rest } = expected;
+    expect(decision).toMatchObject(rest);
+    if (reason) expect(decision.reason ?? decision.trigger?.reason).toBe(reason);
+  });
+
+  it("uses P-256 when the annotation asks for it", () => {
+    const o = observed({ keyAlgorithm: "ECDSA-P256", staged: ready(1, P256), request: { state: "missing" } });
+    expect(decide(o, OPTS)).toEqual({ action: "request", reuseStagedKey: true });
+  });
+});
