@@ -1,11 +1,14 @@
 // Kubernetes Events for user-visible transitions (`kubectl describe` shows them). Best effort: a
 // failed Event is logged, never fails the reconcile. Repeats of the same reason and message on the
-// same object are folded into one Event with a count, as client-go's recorder does.
+// same object are folded into one Event with a count, as client-go's recorder does; when the API
+// server has already expired the original (default --event-ttl 1h), the repeat is a new Event.
 import { CoreV1Api, CoreV1Event, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { hostname } from "node:os";
 import type { Logger } from "winston";
 import { Clock } from "./clock";
-import { errorMessage } from "./reconciler";
+import { errorMessage } from "./errors";
 import { redactSecrets } from "./logger";
+import { isNotFound } from "../kube/errors";
 
 export interface EventTarget {
   apiVersion: string;
@@ -19,8 +22,22 @@ export interface EventRecorder {
   record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void>;
 }
 
+export interface KubeEventRecorderOptions {
+  /** This replica, for reportingInstance and source.host. Default: defaultReportingInstance(). */
+  reportingInstance?: string;
+}
+
+/** The pod name (POD_NAME, from the downward API) or else the host name, which is the pod name in a pod. */
+export function defaultReportingInstance(env: NodeJS.ProcessEnv = process.env): string {
+  return env.POD_NAME || hostname();
+}
+
+/** The API server refuses a reportingInstance longer than 128 characters. */
+const REPORTING_INSTANCE_MAX = 128;
+
 export class KubeEventRecorder implements EventRecorder {
   private readonly api: CoreV1Api;
+  private readonly reportingInstance: string;
   /** (object uid, reason, message) -> the Event we created, to bump its count instead of adding more. */
   private readonly recent = new Map<string, { name: string; namespace: string; count: number }>();
 
@@ -29,8 +46,10 @@ export class KubeEventRecorder implements EventRecorder {
     private readonly component: string,
     private readonly clock: Clock,
     private readonly log: Logger,
+    options: KubeEventRecorderOptions = {},
   ) {
     this.api = kc.makeApiClient(CoreV1Api);
+    this.reportingInstance = (options.reportingInstance || defaultReportingInstance()).slice(0, REPORTING_INSTANCE_MAX);
   }
 
   async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
@@ -42,12 +61,18 @@ export class KubeEventRecorder implements EventRecorder {
     try {
       if (previous) {
         previous.count += 1;
-        await this.api.patchNamespacedEvent({
-          name: previous.name,
-          namespace: previous.namespace,
-          body: { count: previous.count, lastTimestamp: now.toISOString() },
-        }, setMergePatch());
-        return;
+        try {
+          await this.api.patchNamespacedEvent({
+            name: previous.name,
+            namespace: previous.namespace,
+            body: { count: previous.count, lastTimestamp: now.toISOString() },
+          }, setMergePatch());
+          return;
+        } catch (err) {
+          // Expired (or deleted): record the repeat as a new Event, as client-go does.
+          if (!isNotFound(err)) throw err;
+          this.recent.delete(key);
+        }
       }
       const event: CoreV1Event = {
         metadata: { generateName: `${target.metadata.name}.`, namespace },
@@ -62,9 +87,9 @@ export class KubeEventRecorder implements EventRecorder {
         type,
         reason,
         message: safeMessage,
-        source: { component: this.component },
+        source: { component: this.component, host: this.reportingInstance },
         reportingComponent: this.component,
-        reportingInstance: this.component,
+        reportingInstance: this.reportingInstance,
         firstTimestamp: now,
         lastTimestamp: now,
         count: 1,

@@ -1,0 +1,102 @@
+// KubeEventRecorder against the real kube-apiserver of the shared control plane (defect 9): a repeat
+// whose original Event has expired must become a new Event instead of a lost 404 PATCH, and
+// reportingInstance / source.host must name the replica, not the component.
+import { CoreV1Api, CoreV1Event, KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
+import { Writable } from "node:stream";
+import { createTestNamespace, describeWithControlPlane, sharedKubeConfig, type TestNamespace } from "../../e2e/controlplane/testenv";
+import { systemClock } from "./clock";
+import { defaultReportingInstance, KubeEventRecorder, type EventTarget } from "./events";
+import { createLogger } from "./logger";
+
+describeWithControlPlane("KubeEventRecorder on a real API server", () => {
+  let kc: KubeConfig;
+  let core: CoreV1Api;
+  let ns: TestNamespace;
+  let logLines: Record<string, unknown>[];
+
+  const logger = () =>
+    createLogger(
+      "debug",
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) logLines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      }),
+    );
+
+  /** A real object for the Events to be about. */
+  async function target(name: string): Promise<EventTarget> {
+    const cm: V1ConfigMap = await core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name } } });
+    return { apiVersion: "v1", kind: "ConfigMap", metadata: cm.metadata! };
+  }
+
+  async function eventsAbout(t: EventTarget): Promise<CoreV1Event[]> {
+    const list = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.uid=${t.metadata.uid}` });
+    return list.items;
+  }
+
+  beforeAll(async () => {
+    kc = sharedKubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    ns = await createTestNamespace(kc, "events");
+  });
+
+  afterAll(async () => {
+    await ns?.cleanup();
+  });
+
+  beforeEach(() => {
+    logLines = [];
+  });
+
+  it("records a repeat whose original Event expired as a new Event (defect 9: the 404 PATCH lost it)", async () => {
+    const recorder = new KubeEventRecorder(kc, "cert-agent", systemClock, logger(), { reportingInstance: "cert-agent-0" });
+    const t = await target("expired-original");
+
+    await recorder.record(t, "Warning", "IssuerFailed", "the issuer said no");
+    await recorder.record(t, "Warning", "IssuerFailed", "the issuer said no");
+    const [folded, ...more] = await eventsAbout(t);
+    expect(more).toHaveLength(0);
+    expect(folded).toMatchObject({ reason: "IssuerFailed", message: "the issuer said no", count: 2 });
+
+    // What the API server's --event-ttl does to an old Event.
+    await core.deleteNamespacedEvent({ name: folded!.metadata!.name!, namespace: ns.name });
+    expect(await eventsAbout(t)).toHaveLength(0);
+
+    await recorder.record(t, "Warning", "IssuerFailed", "the issuer said no");
+    const after = await eventsAbout(t);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ type: "Warning", reason: "IssuerFailed", message: "the issuer said no", count: 1 });
+    expect(after[0]!.metadata!.name).not.toBe(folded!.metadata!.name);
+    expect(logLines.filter((l) => l.message === "could not record event")).toEqual([]);
+
+    // The new Event is the one later repeats fold into.
+    await recorder.record(t, "Warning", "IssuerFailed", "the issuer said no");
+    const again = await eventsAbout(t);
+    expect(again).toHaveLength(1);
+    expect(again[0]).toMatchObject({ count: 2 });
+    expect(again[0]!.metadata!.name).toBe(after[0]!.metadata!.name);
+  });
+
+  it("names the replica in reportingInstance and source.host (defect 9: it was the component name)", async () => {
+    const recorder = new KubeEventRecorder(kc, "cert-agent", systemClock, logger(), { reportingInstance: "cert-agent-6f7c9d-x2kqp" });
+    const t = await target("reporting-instance");
+    await recorder.record(t, "Normal", "Issued", "issued");
+    const [event] = await eventsAbout(t);
+    expect(event).toMatchObject({
+      reportingComponent: "cert-agent",
+      reportingInstance: "cert-agent-6f7c9d-x2kqp",
+      source: { component: "cert-agent", host: "cert-agent-6f7c9d-x2kqp" },
+    });
+  });
+
+  it("defaults reportingInstance to POD_NAME, else the host name", async () => {
+    const recorder = new KubeEventRecorder(kc, "cert-agent", systemClock, logger());
+    const t = await target("default-instance");
+    await recorder.record(t, "Normal", "Issued", "issued");
+    const [event] = await eventsAbout(t);
+    expect(event!.reportingInstance).toBe(defaultReportingInstance());
+    expect(defaultReportingInstance({ POD_NAME: "cert-agent-abc" })).toBe("cert-agent-abc");
+  });
+});
