@@ -15,7 +15,16 @@ describe("parseConfig", () => {
       retryBaseDelayMs: 10_000,
       retryMaxDelayMs: 600_000,
       resyncMs: 300_000,
+      clockSkewToleranceMs: 300_000,
+      reconcileTimeoutMs: 60_000,
+      conflictRecheckMs: 30_000,
     });
+  });
+
+  it("accepts a zero clock-skew tolerance (strict) but no negative or zero deadline", () => {
+    expect(parseConfig(["--clock-skew-tolerance", "0"], {})).toMatchObject({ clockSkewToleranceMs: 0 });
+    expect(() => parseConfig(["--reconcile-timeout", "0"], {})).toThrow(/--reconcile-timeout: must be positive/);
+    expect(() => parseConfig(["--clock-skew-tolerance", "-1s"], {})).toThrow(/--clock-skew-tolerance/);
   });
 
   it("takes flags over environment over defaults", () => {

@@ -26,6 +26,8 @@ export interface Config {
   clockSkewToleranceMs: number;
   /** Deadline of one reconcile: its requests are abandoned and it is retried with backoff. */
   reconcileTimeoutMs: number;
+  /** How often a foreign Secret in the agent's way is looked at again (a GET; no key is made). */
+  conflictRecheckMs: number;
 }
 
 interface Option {
@@ -50,6 +52,7 @@ export const OPTIONS: Option[] = [
   { flag: "retry-max-delay", env: "CERT_AGENT_RETRY_MAX_DELAY", type: "string", help: "cap of the retry delay", default: "10m" },
   { flag: "resync-period", env: "CERT_AGENT_RESYNC_PERIOD", type: "string", help: "re-check waiting objects this often without events", default: "5m" },
   { flag: "clock-skew-tolerance", env: "CERT_AGENT_CLOCK_SKEW_TOLERANCE", type: "string", help: "wait for a certificate whose notBefore is at most this far ahead (issuer clock ahead of ours); 0 refuses it", default: "5m" },
+  { flag: "conflict-recheck-period", env: "CERT_AGENT_CONFLICT_RECHECK_PERIOD", type: "string", help: "look again this often at a foreign Secret in the way (no key is made meanwhile)", default: "30s" },
   { flag: "reconcile-timeout", env: "CERT_AGENT_RECONCILE_TIMEOUT", type: "string", help: "deadline of one reconcile (a hung API request never holds a worker longer)", default: "1m" },
 ];
 
@@ -137,6 +140,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     resyncMs: duration("resync-period"),
     clockSkewToleranceMs: duration("clock-skew-tolerance", true),
     reconcileTimeoutMs: duration("reconcile-timeout"),
+    conflictRecheckMs: duration("conflict-recheck-period"),
   };
   if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
     throw new ConfigError(`--retry-max-delay (${raw("retry-max-delay")}) is below --retry-base-delay (${raw("retry-base-delay")})`);

@@ -27,8 +27,8 @@ export interface DecideOptions {
 const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict]);
 
 export type Decision =
-  /** Nothing to do; look again after requeueAfterMs if set. */
-  | { action: "none"; requeueAfterMs?: number; expiresAt?: Date }
+  /** Nothing to do; look again after requeueAfterMs if set; `wait` says why when it is worth a log line. */
+  | { action: "none"; requeueAfterMs?: number; expiresAt?: Date; wait?: Trigger }
   /** A new issuance: bump the revision, then status PENDING. */
   | { action: "begin"; revision: number; trigger: Trigger; resetFailures: boolean }
   /** Status FAILED with the reason; retry (with backoff) only when a retry can help. */
@@ -120,7 +120,10 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
       // The issuer's clock is ahead of ours (within the tolerance verify allowed): istiod would refuse a
       // certificate that is not valid yet, so write it once it is.
       const validInMs = verdict.certificate.notBefore.getTime() - opts.now.getTime();
-      if (validInMs > 0) return { action: "none", requeueAfterMs: validInMs };
+      if (validInMs > 0) {
+        return { action: "none", requeueAfterMs: validInMs, wait: { reason: Reason.WaitingForValidity,
+          message: `the certificate is valid from ${verdict.certificate.notBefore.toISOString()}, ${validInMs} ms from now by our clock (issuer clock ahead); writing it then` } };
+      }
       return { action: "write" };
     }
 

@@ -13,7 +13,7 @@ import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "./issued-certificate-reconciler";
 
-export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "certificateRequests" | "secrets"> {
+export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "certificateRequests" | "secrets"> {
   /** The unwrapped client, for the watch (tests may wrap the one the reconciler writes with). */
   issuedCertificateWatch: CustomResourceClient<IssuedCertificate>;
   certificateRequests: CustomResourceClient<CertificateRequest>;
@@ -32,6 +32,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       retryBackoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
       resyncMs: config.resyncMs,
       clockSkewToleranceMs: config.clockSkewToleranceMs,
+      conflictRecheckMs: config.conflictRecheckMs,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,

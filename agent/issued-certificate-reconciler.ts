@@ -73,6 +73,10 @@ export class IssuedCertificateReconciler implements Reconciler {
       resyncMs: this.d.resyncMs,
       conflictRecheckMs: this.d.conflictRecheckMs ?? 30_000,
     });
+    // One debug line per pass: what was decided, never what was read (it may hold key material).
+    this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
+      ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
+    if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
     try {
       return await new Act(this.d, this.bouncer, observed, signal).run(decision);
     } catch (err) {

@@ -14,7 +14,7 @@ import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { isNotFound } from "../shared/kube/errors";
 import { AgentOverrides, RunningAgent, startAgent } from "../agent/agent";
 import { parseConfig } from "../agent/config";
-import { ReferenceIssuer } from "./issuer/issuer";
+import { IssuerOptions, ReferenceIssuer } from "./issuer/issuer";
 import { createRootCa } from "./issuer/sign";
 import { KeySpec } from "../shared/pki";
 
@@ -71,8 +71,8 @@ export async function createSigningSecret(c: Clients, namespace: string, spec?: 
   return root;
 }
 
-export function startIssuer(kc: KubeConfig, namespace?: string): Promise<ReferenceIssuer> {
-  const issuer = new ReferenceIssuer({ kc, namespace, log: createLogger("warn", new PassThrough()) });
+export function startIssuer(kc: KubeConfig, namespace?: string, options: Partial<IssuerOptions> = {}): Promise<ReferenceIssuer> {
+  const issuer = new ReferenceIssuer({ kc, namespace, log: createLogger("warn", new PassThrough()), ...options });
   return issuer.start().then(() => issuer);
 }
 
