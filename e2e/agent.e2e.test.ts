@@ -58,7 +58,7 @@ describeWithControlPlane("cert-agent end to end", () => {
   });
 
   /** The agent's transition log lines for one object, parsed. */
-  const transitionsOf = (name: string): { from: string; to: string; reason: string; namespace: string; name: string; generation: number }[] =>
+  const transitionsOf = (name: string): { from: string; to: string; reason: string; namespace: string; name: string; generation: number; timestamp?: string }[] =>
     agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.message === "transition" && l.name === name);
 
   /** Creates an ECDSA P-256 IssuedCertificate (fast keys) writing to secret `target` of the test namespace. */
@@ -126,11 +126,16 @@ describeWithControlPlane("cert-agent end to end", () => {
     const events = await eventsOf(c, ns, name);
     expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ type: "Warning", reason: "IssuerFailed" })]));
 
-    // Backoff 1s, 2s, 4s (equal jitter: at least half): within 6 s at most 3 retries, at least 1.
-    await new Promise((r) => setTimeout(r, 6000));
-    const retries = transitionsOf(name).filter((t) => t.reason === "Retrying");
-    expect(retries.length).toBeGreaterThanOrEqual(1);
-    expect(retries.length).toBeLessThanOrEqual(4);
+    // Backoff 1s then 2s, with equal jitter (at least half of each): wait for two retries, then check
+    // that each came no sooner than its backoff allows after the failure before it.
+    await waitFor("two retries", async () => transitionsOf(name).filter((t) => t.reason === "Retrying").length >= 2 || undefined, 30_000);
+    const steps = transitionsOf(name);
+    const at = (t: { timestamp?: string }) => Date.parse(t.timestamp!);
+    const retries = steps.map((t, i) => ({ t, i })).filter(({ t }) => t.reason === "Retrying").slice(0, 2);
+    retries.forEach(({ t, i }, n) => {
+      const failure = steps.slice(0, i).reverse().find((s) => s.to === "FAILED")!;
+      expect(at(t) - at(failure)).toBeGreaterThanOrEqual(500 * 2 ** n - 5); // log timestamps are ms
+    });
     expect(await getSecretOrUndefined(c, ns, "cacerts-fails")).toBeUndefined();
   });
 
@@ -228,7 +233,12 @@ describeWithControlPlane("cert-agent end to end", () => {
       const cr = (await c.requests.get(ns, name))!;
       expect(cr.metadata.generation).toBe(2);
       expect(cr.status).toMatchObject({ observedGeneration: 1, state: "FINISHED" });
-      await new Promise((r) => setTimeout(r, 1500));
+      // Make the agent look again at the request with its stale answer, and wait until it has.
+      const passes = () => agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+        .filter((l) => l.message === "reconciled" && l.name === name && l.state === "REQUESTED").length;
+      const seen = passes();
+      await c.issued.patchAnnotations(ns, name, { "test/poke": "1" });
+      await waitFor("the agent to look at the stale answer", async () => passes() > seen || undefined);
       expect((await c.issued.get(ns, name))!.status?.state).toBe("REQUESTED");
       expect(decodeSecret((await getSecretOrUndefined(c, ns, "cacerts-stale"))!)).toEqual(before);
     } finally {
