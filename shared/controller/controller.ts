@@ -53,6 +53,7 @@ export class Controller {
   /** Reconciles still running, including those abandoned at their deadline. */
   private readonly inflight = new Map<string, { promise: Promise<unknown>; abort: AbortController }>();
   private started = false;
+  private stopping = false;
 
   constructor(private readonly o: ControllerOptions) {
     this.name = o.name;
@@ -75,6 +76,7 @@ export class Controller {
    * controller stops waiting (a reconcile checks its signal before each write).
    */
   async stop(deadlineMs = 30_000): Promise<void> {
+    this.stopping = true;
     this.queue.shutDown();
     const all = Promise.all([...this.workers, ...[...this.inflight.values()].map((f) => f.promise)]);
     let timer: NodeJS.Timeout | undefined;
@@ -90,6 +92,12 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      // A shut-down queue still hands out the keys it holds: after stop() a worker takes none (it
+      // would reconcile past the deadline, perhaps after the Lease was released).
+      if (this.stopping) {
+        this.queue.done(key);
+        return;
+      }
       await this.runOne(key);
     }
   }
@@ -99,10 +107,15 @@ export class Controller {
     const elapsed = () => this.o.clock.now().getTime() - started;
     const abort = new AbortController();
     const timeoutMs = this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let timedOut = false;
     // The key stays "processing" until the reconcile really settles, even after its deadline, so no
-    // second worker can run the same key while an abandoned one might still write.
+    // second worker can run the same key while an abandoned one might still write. An abandoned
+    // reconcile is retried however it ends: one that saw its aborted signal and returned early did
+    // not finish its work.
     const promise = this.o.reconciler.reconcile(key, abort.signal).then(
-      (result) => this.handleResult(key, result ?? undefined, elapsed()),
+      (result) => timedOut
+        ? this.handleError(key, new Error(`reconcile of ${key} exceeded its deadline`), elapsed(), true)
+        : this.handleResult(key, result ?? undefined, elapsed()),
       (err) => this.handleError(key, err, elapsed(), abort.signal.aborted),
     ).finally(() => {
       this.inflight.delete(key);
@@ -116,6 +129,7 @@ export class Controller {
     const first = await Promise.race([promise, deadline]);
     cancelTimer();
     if (first === "timeout") {
+      timedOut = true;
       abort.abort(new Error(`reconcile of ${key} exceeded its deadline of ${timeoutMs} ms`));
       this.o.log.warn("reconcile exceeded its deadline, aborted", { controller: this.name, key, timeoutMs });
       this.o.observe?.("timeout", elapsed());

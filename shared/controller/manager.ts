@@ -84,6 +84,7 @@ export class Manager {
   private working = false;
   private stopping = false;
   private startingWork: Promise<void> | undefined;
+  private serving: Promise<void> | undefined;
   healthPort?: number;
   metricsPort?: number;
 
@@ -159,7 +160,10 @@ export class Manager {
 
   /** Serves probes and metrics, then works (at once, or once the Lease is acquired). */
   async start(): Promise<void> {
-    await this.serveEndpoints();
+    this.serving = this.serveEndpoints();
+    await this.serving;
+    // stop() came while the endpoints were opening: it closes them; no campaign, no work.
+    if (this.stopping) return;
     if (!this.o.leaderElection) {
       await this.startWorking();
       return;
@@ -226,10 +230,14 @@ export class Manager {
    */
   async stop({ deadlineMs = 30_000 }: { deadlineMs?: number } = {}): Promise<void> {
     this.stopping = true;
+    // Controllers take no new key from now on: informers still starting (a LIST in flight when the
+    // Lease was acquired) deliver their objects into closed queues instead of starting reconciles.
+    const controllersStopped = Promise.all(this.controllers.map(({ controller }) => controller.stop(deadlineMs)));
+    await this.serving?.catch(() => {});
     await this.startingWork;
     this.cancelResync?.();
     await Promise.all([...this.sources.values()].map((s) => s.stop()));
-    await Promise.all(this.controllers.map(({ controller }) => controller.stop(deadlineMs)));
+    await controllersStopped;
     this.working = false;
     await this.elector?.release();
     await Promise.all(this.endpoints.map((e) => e.close()));
