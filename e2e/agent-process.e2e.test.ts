@@ -1,20 +1,10 @@
 // The agent as its real executable: probes and metrics over HTTP, a clean exit on SIGTERM.
-import { get } from "node:http";
 import { KEY_ALGORITHM_ANNOTATION } from "../agent/constants";
 import { describeWithControlPlane, sharedKubeConfig, sharedKubeconfigPath } from "./controlplane/testenv";
-import { clients, createNamespace, createSigningSecret, newIssuedCertificate, spawnAgent, startIssuer, waitFor, waitForState } from "./harness";
+import { clients, createNamespace, createSigningSecret, fetchText, newIssuedCertificate, spawnAgent, startIssuer, waitFor, waitForState } from "./harness";
 
 jest.setTimeout(120_000);
 
-function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject);
-  });
-}
 
 describeWithControlPlane("cert-agent process", () => {
   it("serves /healthz, /readyz and /metrics on loopback, and exits 0 on SIGTERM", async () => {

@@ -2,7 +2,6 @@
 // Defects 7 (stop during a leader-election start), 8 (kubeconfig order) and 9 (expired Events) have
 // their tests beside the code: shared/controller/manager.test.ts, agent/kubeconfig.test.ts and
 // shared/controller/events.e2e.test.ts.
-import { get } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KEY_ALGORITHM_ANNOTATION, PRIVATE_KEY_SECRET_TYPE, REVISION_ANNOTATION } from "../agent/constants";
 import { describeKeySpec, describeCertificate, importPrivateKeyPem } from "../shared/pki";
@@ -13,6 +12,7 @@ import {
   createNamespace,
   createSigningSecret,
   decodeSecret,
+  fetchText,
   getSecretOrUndefined,
   InProcessAgent,
   newIssuedCertificate,
@@ -26,16 +26,6 @@ import { ReferenceIssuer } from "./issuer/issuer";
 jest.setTimeout(120_000);
 
 const P256 = { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" };
-
-function fetchStatus(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject);
-  });
-}
 
 /** The agent's log lines about one object, parsed. */
 function linesOf(agent: InProcessAgent, name: string, message?: string): Record<string, unknown>[] {
@@ -122,12 +112,12 @@ describeWithControlPlane("defects found in review, fixed", () => {
     const agent = await startInProcessAgent(kc, ["--namespace", ns, "--health-probe-bind-address", "127.0.0.1:0"]);
     running.push(agent);
     await waitFor("a failed LIST", async () => /informer stopped, restarting/.test(agent.logs()) || undefined);
-    const ready = await fetchStatus(agent.healthPort!, "/readyz");
+    const ready = await fetchText(agent.healthPort!, "/readyz");
     expect(ready.status).toBe(503);
     expect(ready.body).toMatch(/informer issuedcertificates has not synced/);
     // A second failed attempt (after the restart backoff) is still unready: the backoff did not reset.
     await waitFor("a second failed LIST", async () => (agent.logs().match(/informer stopped, restarting/g)?.length ?? 0) >= 4 || undefined);
-    expect((await fetchStatus(agent.healthPort!, "/readyz")).status).toBe(503);
+    expect((await fetchText(agent.healthPort!, "/readyz")).status).toBe(503);
   });
 
   it("defect 4: changing only the key-algorithm annotation re-issues a FINISHED object with the new key type", async () => {

@@ -2,6 +2,7 @@
 // reference issuer, the agent (in-process or as a real process), and waiting for states.
 import { CoreV1Api, KubeConfig, V1Secret } from "@kubernetes/client-node";
 import { ChildProcess, spawn } from "node:child_process";
+import { get } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -174,4 +175,15 @@ export function opensslCheckBundle(data: Record<string, string>): { verify: stri
   const fromKey = openssl(["pkey", "-in", "ca-key.pem", "-pubout"], files);
   const fromCert = openssl(["x509", "-in", "ca-cert.pem", "-pubkey", "-noout"], files);
   return { verify, keyMatches: fromKey === fromCert };
+}
+
+/** GET http://127.0.0.1:port/path (the agent's probe and metrics endpoints). */
+export function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on("error", reject);
+  });
 }

@@ -1,5 +1,4 @@
 import {
-  type KeySpec,
   CertificateVerificationError,
   PkiError,
   buildCertChain,
@@ -15,14 +14,8 @@ import {
 } from "../../shared/pki";
 import { OpensslWorkspace, expectNoKeyMaterial } from "../../shared/pki/testing/openssl";
 import { MISBEHAVIOURS, type Misbehaviour, type RootCa, createRootCa, signIntermediate } from "./sign";
+import { ALL_KEY_SPECS } from "../../shared/pki/testing/key-specs";
 
-const AGENT_SPECS: KeySpec[] = [
-  { algorithm: "RSA", bits: 2048 },
-  { algorithm: "RSA", bits: 3072 },
-  { algorithm: "RSA", bits: 4096 }, // the slow one (1.5-5 s): generated once, here only
-  { algorithm: "ECDSA", curve: "P-256" },
-  { algorithm: "ECDSA", curve: "P-384" },
-];
 const HOSTS = ["spiffe://cluster.local/ns/istio-system/sa/istiod", "istiod.istio-system.svc", "10.0.0.1", "2001:db8::1"];
 const DAY_MS = 86_400_000;
 
@@ -33,11 +26,11 @@ let ecRoot: RootCa;
 
 beforeAll(async () => {
   const [keys, rsa, ec] = await Promise.all([
-    Promise.all(AGENT_SPECS.map((spec) => generateKeyPair(spec))),
+    Promise.all(ALL_KEY_SPECS.map((spec) => generateKeyPair(spec))),
     createRootCa(),
     createRootCa({ commonName: "cert-agent EC root", spec: { algorithm: "ECDSA", curve: "P-384" } }),
   ]);
-  AGENT_SPECS.forEach((spec, i) => agentKeys.set(describeKeySpec(spec), keys[i] as CryptoKeyPair));
+  ALL_KEY_SPECS.forEach((spec, i) => agentKeys.set(describeKeySpec(spec), keys[i] as CryptoKeyPair));
   [rsaRoot, ecRoot] = [rsa, ec];
   ws.file("rsa-root.pem", rsaRoot.certPem);
   ws.file("ec-root.pem", ecRoot.certPem);
@@ -51,7 +44,7 @@ function keyIdentifier(text: string, title: string): string {
   return match[1] as string;
 }
 
-describe.each(AGENT_SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("agent key %s", (name, spec) => {
+describe.each(ALL_KEY_SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("agent key %s", (name, spec) => {
   const keys = () => agentKeys.get(name) as CryptoKeyPair;
   const traditional = spec.algorithm === "RSA" ? ("pkcs1" as const) : ("sec1" as const);
 

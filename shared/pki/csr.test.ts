@@ -1,21 +1,13 @@
 import {
-  type KeySpec,
   PkiError,
   buildCsr,
   describeKeySpec,
-  generateKeyPair,
   parseCsr,
   publicKeyFingerprint,
 } from "./index";
 import { OpensslWorkspace } from "./testing/openssl";
+import { FAST_KEY_SPECS, keyPairsFor } from "./testing/key-specs";
 
-// RSA-4096 is covered end to end in e2e/issuer/sign.test.ts; one slow key per file is enough.
-const SPECS: KeySpec[] = [
-  { algorithm: "RSA", bits: 2048 },
-  { algorithm: "RSA", bits: 3072 },
-  { algorithm: "ECDSA", curve: "P-256" },
-  { algorithm: "ECDSA", curve: "P-384" },
-];
 const HOSTS = [
   "spiffe://cluster.local/ns/istio-system/sa/istiod",
   "istiod.istio-system.svc",
@@ -24,15 +16,14 @@ const HOSTS = [
 ];
 
 const ws = new OpensslWorkspace();
-const pairs = new Map<string, CryptoKeyPair>();
+let pairs = new Map<string, CryptoKeyPair>();
 
 beforeAll(async () => {
-  const generated = await Promise.all(SPECS.map((spec) => generateKeyPair(spec)));
-  SPECS.forEach((spec, i) => pairs.set(describeKeySpec(spec), generated[i] as CryptoKeyPair));
+  pairs = await keyPairsFor(FAST_KEY_SPECS);
 }, 60_000);
 afterAll(() => ws.cleanup());
 
-describe.each(SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("CSR with %s", (name, spec) => {
+describe.each(FAST_KEY_SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("CSR with %s", (name, spec) => {
   const keys = () => pairs.get(name) as CryptoKeyPair;
 
   it("passes `openssl req -verify` with subject O= only, one critical SAN and a SHA-256 signature", async () => {

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import {
-  type KeySpec,
   PkiError,
   describeKeySpec,
   exportPrivateKeyPem,
@@ -10,22 +9,13 @@ import {
   publicKeyFingerprint,
 } from "./index";
 import { OpensslWorkspace, expectNoKeyMaterial } from "./testing/openssl";
-
-const SPECS: KeySpec[] = [
-  { algorithm: "RSA", bits: 2048 },
-  { algorithm: "RSA", bits: 3072 },
-  { algorithm: "RSA", bits: 4096 },
-  { algorithm: "ECDSA", curve: "P-256" },
-  { algorithm: "ECDSA", curve: "P-384" },
-];
+import { ALL_KEY_SPECS, keyPairsFor } from "./testing/key-specs";
 
 const ws = new OpensslWorkspace();
-const pairs = new Map<string, CryptoKeyPair>();
+let pairs = new Map<string, CryptoKeyPair>();
 
 beforeAll(async () => {
-  // Generated concurrently: Node's WebCrypto runs RSA keygen on the thread pool.
-  const generated = await Promise.all(SPECS.map((spec) => generateKeyPair(spec)));
-  SPECS.forEach((spec, i) => pairs.set(describeKeySpec(spec), generated[i] as CryptoKeyPair));
+  pairs = await keyPairsFor(ALL_KEY_SPECS);
 }, 60_000);
 afterAll(() => ws.cleanup());
 
@@ -36,7 +26,7 @@ async function signsAndVerifies(privateKey: CryptoKey, publicKey: CryptoKey): Pr
   return crypto.subtle.verify(algorithm, publicKey, signature, data);
 }
 
-describe.each(SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("%s", (name, spec) => {
+describe.each(ALL_KEY_SPECS.map((spec) => [describeKeySpec(spec), spec] as const))("%s", (name, spec) => {
   const keys = () => pairs.get(name) as CryptoKeyPair;
   const traditional = spec.algorithm === "RSA" ? ("pkcs1" as const) : ("sec1" as const);
 
