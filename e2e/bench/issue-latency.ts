@@ -1,7 +1,7 @@
 // `npm run bench`: figures, not a test. (1) Time from creating an IssuedCertificate to FINISHED, per key
 // type, against one local control plane with the reference issuer and the agent in this process. (2) Key
 // generation alone, per key type, with Node's built-in WebCrypto and with @peculiar/webcrypto, and the
-// longest event-loop stall each causes: the reason DESIGN.md makes the built-in provider the default is
+// longest event-loop stall each causes: the reason we make the built-in provider the default is
 // that @peculiar generates RSA keys synchronously, freezing watches, probes and lease renewals meanwhile.
 import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { cpus } from "node:os";

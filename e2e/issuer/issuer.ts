@@ -1,4 +1,4 @@
-// The reference issuer: the management-plane side of the workflow (REFERENCE.md "Issuer side"),
+// The reference issuer: the management-plane side of the workflow (docs/issuer.md),
 // faithful to Gloo Mesh so the agent is tested against the behaviour it will meet. It signs each
 // CertificateRequest with the CA in the IssuedCertificate's signing secret. For tests it can be told
 // to misbehave, globally or per IssuedCertificate with the MISBEHAVE_ANNOTATION.

@@ -1,5 +1,5 @@
 // The reference issuer's signing step (management-plane side), as Gloo Mesh's issuer does it: see
-// REFERENCE.md "Issuer side". The Misbehaviour switch makes it return each kind of bad answer on purpose,
+// docs/issuer.md. The Misbehaviour switch makes it return each kind of bad answer on purpose,
 // so tests can prove the agent refuses them.
 import { x509 } from "../../shared/pki/crypto-provider";
 import { subjectAltNameExtension } from "../../shared/pki/hosts";

@@ -1,5 +1,5 @@
 // TypeScript shapes of certificates.mesh.gloo.solo.io/v1, field for field as the Gloo Mesh protos
-// (REFERENCE.md). Proto `bytes` are base64 strings on the wire; enums travel as their names.
+// (docs/api.md). Proto `bytes` are base64 strings on the wire; enums travel as their names.
 // crds.ts holds the OpenAPI schema of the same shapes; types.test.ts proves the two agree.
 
 export const GROUP = "certificates.mesh.gloo.solo.io";

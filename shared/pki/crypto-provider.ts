@@ -7,7 +7,7 @@ import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
 /**
  * "node": Node's built-in WebCrypto. The default: it runs RSA key generation off the main thread.
  * "peculiar": @peculiar/webcrypto, a pure-JS-over-node:crypto implementation that generates RSA keys
- * synchronously and freezes the event loop for seconds per RSA-4096 key (measured, see DESIGN.md), which
+ * synchronously and freezes the event loop for seconds per RSA-4096 key (measured: see the README, "Why WebCrypto from Node"), which
  * stalls a daemon's watches, probes and lease renewals. It is kept only as an explicit alternative for
  * runtimes whose built-in WebCrypto lacks something.
  */
