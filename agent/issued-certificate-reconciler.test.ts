@@ -1,0 +1,564 @@
+// The IssuedCertificate reconciler with its I/O: gather -> decide -> act against the in-memory API,
+// with the reference issuer's signing step playing the management plane and a fake clock. decide()'s
+// branches are table rows in decide.test.ts; here each case checks what was WRITTEN (objects, order),
+// what an operator sees (state, reason, Events, log) and what the reconciler asks for next (requeue).
+import {
+  CA_CERT,
+  CA_KEY,
+  FAILURE_REASON_ANNOTATION,
+  FAILURES_ANNOTATION,
+  ISSUED_SECRET_TYPE,
+  KEY_ALGORITHM_ANNOTATION,
+  KEY_FINGERPRINT_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  OWNER_ANNOTATION,
+  PRIVATE_KEY_SECRET_KEY,
+  PRIVATE_KEY_SECRET_TYPE,
+  Reason,
+  RETRY_AFTER_ANNOTATION,
+  REVISION_ANNOTATION,
+} from "./constants";
+import type { IssuedCertificateState } from "../shared/api/types";
+import type { WriteRecord } from "../shared/kube/fake";
+import type { Secret } from "../shared/kube/secrets";
+import { importPrivateKeyPem } from "../shared/pki";
+import { fingerprintOf, KEY, NAME, newEnv, NS, ReconcilerEnv, rootCa, secretText, SETTINGS, T0, TARGET } from "./testing/reconciler-env";
+
+// ---- write records, by name --------------------------------------------------------------------
+
+const w = (kind: string, verb: WriteRecord["verb"], namespace: string, name: string): WriteRecord => ({ kind, verb, namespace, name });
+const IC_PATCH = w("IssuedCertificate", "patchAnnotations", NS, NAME);
+const IC_STATUS = w("IssuedCertificate", "replaceStatus", NS, NAME);
+const STAGED_CREATE = w("Secret", "create", NS, NAME);
+const STAGED_REPLACE = w("Secret", "replace", NS, NAME);
+const STAGED_DELETE = w("Secret", "delete", NS, NAME);
+const CR_CREATE = w("CertificateRequest", "create", NS, NAME);
+const CR_REPLACE = w("CertificateRequest", "replace", NS, NAME);
+const TARGET_CREATE = w("Secret", "create", TARGET.namespace, TARGET.name);
+const TARGET_REPLACE = w("Secret", "replace", TARGET.namespace, TARGET.name);
+
+const REQUEUE_NOW = { requeueNow: true };
+/** retryBackoff {10 s, 600 s, random 0.5}: failure n waits 0.75 * min(600 s, 10 s * 2^(n-1)). */
+const FIRST_RETRY_MS = 7_500;
+const SECOND_RETRY_MS = 15_000;
+const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
+const GARBAGE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n";
+
+/** The writes the reconciler makes during fn. */
+async function writesOf(env: ReconcilerEnv, fn: () => Promise<unknown>): Promise<WriteRecord[]> {
+  const from = env.writes.length;
+  await fn();
+  return env.writes.slice(from);
+}
+
+/** [type, reason] of the Events recorded during fn. */
+async function eventsOf(env: ReconcilerEnv, fn: () => Promise<unknown>): Promise<[string, string][]> {
+  const from = env.events.events.length;
+  await fn();
+  return env.eventReasons().slice(from);
+}
+
+const stamp = (s: Secret | { metadata: { annotations?: Record<string, string> } } | undefined) => {
+  const a = s?.metadata.annotations ?? {};
+  return { owner: a[OWNER_ANNOTATION], revision: a[REVISION_ANNOTATION], fingerprint: a[KEY_FINGERPRINT_ANNOTATION] };
+};
+
+// Every env made in a test is checked afterwards: no key material where operators can read it, and
+// exactly one Event (and one transition log line) per state transition.
+const envs: ReconcilerEnv[] = [];
+function env(o?: Parameters<typeof newEnv>[0]): ReconcilerEnv {
+  const e = newEnv(o);
+  envs.push(e);
+  return e;
+}
+
+beforeAll(async () => {
+  await rootCa();
+});
+
+afterEach(async () => {
+  for (const e of envs.splice(0)) {
+    expect(await e.keyMaterialLeaks()).toEqual([]);
+    const transitions = (await e.logRecords()).filter((r) => r.message === "transition");
+    expect(transitions.map((t) => t.reason)).toEqual(e.events.events.map((ev) => ev.reason));
+  }
+});
+
+describe("IssuedCertificateReconciler: happy path", () => {
+  it("goes PENDING -> REQUESTED -> ISSUED -> FINISHED with the exact writes, one revision stamp and one Event per transition", async () => {
+    const e = env();
+    const results: unknown[] = [];
+    const states: (IssuedCertificateState | undefined)[] = [];
+    const step = async () => {
+      results.push(await e.reconcile());
+      states.push(e.state());
+    };
+
+    await step(); // new -> PENDING
+    await step(); // PENDING -> REQUESTED
+    const staged = e.stagedKey()!;
+    const request = e.request()!;
+    await step(); // REQUESTED, not answered yet: wait
+    await e.sign();
+    await step(); // REQUESTED -> ISSUED
+    await step(); // ISSUED -> FINISHED
+    await step(); // FINISHED: nothing to do
+
+    expect(states).toEqual(["PENDING", "REQUESTED", "REQUESTED", "ISSUED", "FINISHED", "FINISHED"]);
+    expect(results).toEqual([REQUEUE_NOW, REQUEUE_NOW, { requeueAfterMs: SETTINGS.resyncMs }, REQUEUE_NOW, undefined, undefined]);
+    expect(e.writes).toEqual([
+      IC_PATCH, IC_STATUS, // revision 1, PENDING
+      STAGED_CREATE, CR_CREATE, IC_STATUS, // key staged before it is requested; REQUESTED
+      TARGET_CREATE, IC_STATUS, // the whole bundle in one write; ISSUED
+      STAGED_DELETE, IC_STATUS, // the key now lives only in the target; FINISHED
+    ]);
+
+    // One revision stamp on the staged key, the request and the target; the key is the one written.
+    const target = e.target()!;
+    const fingerprint = await fingerprintOf(secretText(staged, PRIVATE_KEY_SECRET_KEY)!);
+    const expected = { owner: KEY, revision: "1", fingerprint };
+    expect(stamp(staged)).toEqual(expected);
+    expect(stamp(request)).toEqual(expected);
+    expect(stamp(target)).toEqual(expected);
+    expect(await fingerprintOf(secretText(target, CA_KEY)!)).toBe(fingerprint);
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("1");
+    expect(e.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
+
+    // Ownership: staged key and request are owned (GC), the target is not (it outlives the IssuedCertificate).
+    const uid = e.ic()!.metadata.uid;
+    expect(staged.type).toBe(PRIVATE_KEY_SECRET_TYPE);
+    expect(staged.metadata.ownerReferences?.map((r) => r.uid)).toEqual([uid]);
+    expect(request.metadata.ownerReferences?.map((r) => r.uid)).toEqual([uid]);
+    expect(target.type).toBe(ISSUED_SECRET_TYPE);
+    expect(target.metadata.labels?.[MANAGED_BY_LABEL]).toBe(MANAGED_BY_VALUE);
+    expect(target.metadata.ownerReferences).toBeUndefined();
+    expect(Object.keys(target.data ?? {}).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    expect(e.stagedKey()).toBeUndefined();
+
+    expect(e.eventReasons()).toEqual([
+      ["Normal", Reason.SpecChanged],
+      ["Normal", Reason.CertificateRequested],
+      ["Normal", Reason.Issued],
+      ["Normal", Reason.Finished],
+    ]);
+    const transitions = (await e.logRecords()).filter((r) => r.message === "transition").map((r) => [r.from, r.to]);
+    expect(transitions).toEqual([["", "PENDING"], ["PENDING", "REQUESTED"], ["REQUESTED", "ISSUED"], ["ISSUED", "FINISHED"]]);
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED", error: "" });
+    expect(await e.keygenCount()).toBe(1);
+  });
+});
+
+describe("IssuedCertificateReconciler: write conflicts", () => {
+  it("a 409 on the status write only requeues and never makes a new key", async () => {
+    const e = env();
+    await e.reconcile(); // PENDING
+    e.api.failNext({ kind: "IssuedCertificate", verb: "replaceStatus", error: 409 });
+
+    let result: unknown;
+    const first = await writesOf(e, async () => {
+      result = await e.reconcile();
+    });
+    expect(result).toEqual({ requeueAfterMs: 200 });
+    expect(first).toEqual([STAGED_CREATE, CR_CREATE]); // the REQUESTED status write was refused
+    expect(e.state()).toBe("PENDING");
+    const fingerprint = await e.stagedFingerprint();
+
+    const second = await writesOf(e, async () => {
+      result = await e.reconcile();
+    });
+    expect(result).toEqual(REQUEUE_NOW);
+    expect(second).toEqual([IC_STATUS]); // same key, same request: only the status
+    expect(e.state()).toBe("REQUESTED");
+    expect(await e.stagedFingerprint()).toBe(fingerprint);
+    expect(stamp(e.request()).fingerprint).toBe(fingerprint);
+    expect(await e.keygenCount()).toBe(1);
+
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target()).fingerprint).toBe(fingerprint);
+    expect(await e.keygenCount()).toBe(1);
+  });
+
+  // The same for every other write whose failure leaves a stored key behind.
+  const rows: [string, IssuedCertificateState | "new", Partial<WriteRecord> & { verb: WriteRecord["verb"]; kind: string }][] = [
+    ["the bookkeeping patch of a new issuance", "new", { kind: "IssuedCertificate", verb: "patchAnnotations" }],
+    ["the CertificateRequest create", "PENDING", { kind: "CertificateRequest", verb: "create" }],
+    ["the target secret create", "REQUESTED", { kind: "Secret", verb: "create", namespace: TARGET.namespace }],
+    ["the ISSUED status write", "REQUESTED", { kind: "IssuedCertificate", verb: "replaceStatus" }],
+    ["the staged key delete", "ISSUED", { kind: "Secret", verb: "delete" }],
+  ];
+  it.each(rows)("a 409 on %s requeues after 200 ms and the issuance completes with one key", async (_name, at, fault) => {
+    const e = env();
+    if (at !== "new") await e.runUntil(at);
+    if (at === "REQUESTED") await e.sign();
+    e.api.failNext({ ...fault, error: 409 });
+    const before = e.state();
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: 200 });
+    expect(e.state()).toBe(before);
+    await e.runUntil("FINISHED");
+    expect(await e.keygenCount()).toBe(1);
+    expect(await fingerprintOf(secretText(e.target(), CA_KEY)!)).toBe(stamp(e.target()).fingerprint);
+  });
+});
+
+describe("IssuedCertificateReconciler: a Secret in the way is refused before any key is made", () => {
+  const foreignStaged: Secret = {
+    apiVersion: "v1", kind: "Secret", type: "Opaque",
+    metadata: { name: NAME, namespace: NS, labels: { app: "someone-else" } },
+    data: { password: b64("hunter2") },
+  };
+  const foreignTarget: Secret = {
+    apiVersion: "v1", kind: "Secret", type: "Opaque",
+    metadata: { name: TARGET.name, namespace: TARGET.namespace },
+    data: { [CA_CERT]: b64("hand-plugged CA"), [CA_KEY]: b64("hand-plugged key") },
+  };
+  const otherOwnersTarget: Secret = {
+    apiVersion: "v1", kind: "Secret", type: ISSUED_SECRET_TYPE,
+    metadata: {
+      name: TARGET.name, namespace: TARGET.namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: { [OWNER_ANNOTATION]: "other/ic", [REVISION_ANNOTATION]: "3", [KEY_FINGERPRINT_ANNOTATION]: "ab".repeat(32) },
+    },
+    data: { [CA_CERT]: b64("other cert"), [CA_KEY]: b64("other key") },
+  };
+
+  const rows: [string, Secret, Reason][] = [
+    ["a foreign staged-key Secret (Opaque at the IssuedCertificate's name) -> FAILED StagedKeySecretConflict", foreignStaged, Reason.StagedKeySecretConflict],
+    ["a foreign target (Opaque Secret) -> FAILED TargetSecretConflict", foreignTarget, Reason.TargetSecretConflict],
+    ["a managed target owned by another IssuedCertificate (other/ic) -> FAILED TargetSecretConflict", otherOwnersTarget, Reason.TargetSecretConflict],
+  ];
+  it.each(rows)("%s, untouched; once it is deleted, issues", async (_name, inTheWay, reason) => {
+    const e = env({ secrets: [inTheWay] });
+    const ref = [inTheWay.metadata.namespace!, inTheWay.metadata.name!] as const;
+    const original = e.api.peek<Secret>("Secret", ...ref);
+
+    const results = [await e.reconcile(), await e.reconcile()];
+    expect(results).toEqual([REQUEUE_NOW, { requeueAfterMs: SETTINGS.conflictRecheckMs }]);
+    expect(e.writes).toEqual([IC_PATCH, IC_STATUS, IC_PATCH, IC_STATUS]); // PENDING, then FAILED: nothing else
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toMatch(/left untouched/);
+    expect(e.annotations()).toMatchObject({ [FAILURES_ANNOTATION]: "1", [FAILURE_REASON_ANNOTATION]: reason });
+    expect(e.annotations()[RETRY_AFTER_ANNOTATION]).toBeUndefined(); // waits for the Secret, not for a timer
+    expect(e.eventReasons()).toEqual([["Normal", Reason.SpecChanged], ["Warning", reason]]);
+    expect(e.api.peek<Secret>("Secret", ...ref)).toEqual(original); // byte-identical, same resourceVersion
+    expect(await e.keygenCount()).toBe(0);
+    expect(e.request()).toBeUndefined();
+    if (reason === Reason.TargetSecretConflict) expect(e.stagedKey()).toBeUndefined();
+
+    // Still there: look again later, write nothing.
+    e.clock.advance(SETTINGS.conflictRecheckMs);
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual({ requeueAfterMs: SETTINGS.conflictRecheckMs }))).toEqual([]);
+
+    await e.secrets.delete(...ref);
+    e.clock.advance(SETTINGS.conflictRecheckMs);
+    expect(await eventsOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW))).toEqual([["Normal", Reason.Retrying]]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("2");
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target())).toMatchObject({ owner: KEY, revision: "2" });
+    expect(e.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
+    expect(e.annotations()[FAILURE_REASON_ANNOTATION]).toBeUndefined();
+    expect(await e.keygenCount()).toBe(1);
+  });
+});
+
+describe("IssuedCertificateReconciler: recovering from lost or broken objects", () => {
+  /** Our staged key Secret, stamped for revision 1, whose PEM does not parse. */
+  const unreadable = (e: ReconcilerEnv): Secret => {
+    const existing = e.stagedKey();
+    return {
+      apiVersion: "v1", kind: "Secret", type: PRIVATE_KEY_SECRET_TYPE,
+      metadata: {
+        ...(existing?.metadata ?? {}),
+        name: NAME, namespace: NS,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        annotations: { [OWNER_ANNOTATION]: KEY, [REVISION_ANNOTATION]: "1", [KEY_FINGERPRINT_ANNOTATION]: "cd".repeat(32) },
+      },
+      data: { [PRIVATE_KEY_SECRET_KEY]: b64(GARBAGE_KEY_PEM) },
+    };
+  };
+
+  it("an unreadable staged key in PENDING is replaced by a new key", async () => {
+    const e = env();
+    await e.reconcile(); // PENDING, revision 1
+    e.api.seed("Secret", unreadable(e));
+
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW))).toEqual([STAGED_REPLACE, CR_CREATE, IC_STATUS]);
+    expect(e.state()).toBe("REQUESTED");
+    const fingerprint = await e.stagedFingerprint();
+    expect(stamp(e.stagedKey())).toEqual({ owner: KEY, revision: "1", fingerprint });
+    expect(stamp(e.request())).toEqual({ owner: KEY, revision: "1", fingerprint });
+    expect(await e.keygenCount()).toBe(1);
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target()).fingerprint).toBe(fingerprint);
+  });
+
+  it("an unreadable staged key in REQUESTED starts a new issuance (revision 2), never an exception", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    const first = await e.stagedFingerprint();
+    e.api.seed("Secret", unreadable(e));
+    await e.sign(); // even a signed answer for it cannot be used without the key
+
+    expect(await eventsOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW))).toEqual([["Warning", Reason.StagedKeyUnreadable]]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("2");
+    expect(e.target()).toBeUndefined();
+
+    expect(await writesOf(e, () => e.reconcile())).toEqual([STAGED_REPLACE, CR_REPLACE, IC_STATUS]);
+    const second = await e.stagedFingerprint();
+    expect(second).not.toBe(first);
+    expect(e.request()!.metadata.generation).toBe(2); // the issuer is asked again
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target())).toEqual({ owner: KEY, revision: "2", fingerprint: second });
+    expect(await e.keygenCount()).toBe(2);
+  });
+
+  it("a CertificateRequest deleted mid-flight (REQUESTED) is requested again with the same key", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    const fingerprint = await e.stagedFingerprint();
+    await e.certificateRequests.delete(NS, NAME);
+
+    let writes = await writesOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW));
+    expect(writes).toEqual([IC_STATUS]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.events.events.at(-1)).toMatchObject({ type: "Normal", reason: Reason.CertificateRequestMissing });
+    writes = await writesOf(e, () => e.reconcile());
+    expect(writes).toEqual([CR_CREATE, IC_STATUS]); // no key written: the staged one is reused
+    expect(stamp(e.request())).toEqual({ owner: KEY, revision: "1", fingerprint });
+    expect(await e.stagedFingerprint()).toBe(fingerprint);
+
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target())).toEqual({ owner: KEY, revision: "1", fingerprint });
+    expect(await e.keygenCount()).toBe(1);
+  });
+
+  it("a crash after writing the target (staged key gone, status still REQUESTED) adopts the target: ISSUED without a new key or write", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    // The target is written, then the process dies before ISSUED is recorded.
+    e.api.failNext({ kind: "IssuedCertificate", verb: "replaceStatus", error: new Error("agent killed") });
+    await expect(e.reconcile()).rejects.toThrow("agent killed");
+    expect(e.state()).toBe("REQUESTED");
+    const target = e.target()!;
+    await e.secrets.delete(NS, NAME);
+
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW))).toEqual([IC_STATUS]);
+    expect(e.state()).toBe("ISSUED");
+    expect(e.events.events.at(-1)).toMatchObject({ reason: Reason.Issued, message: expect.stringMatching(/already holds the certificate/) });
+    await e.runUntil("FINISHED");
+    expect(e.target()).toEqual(target); // never rewritten
+    expect(e.writes.filter((x) => x.namespace === TARGET.namespace)).toEqual([TARGET_CREATE]);
+    expect(await e.keygenCount()).toBe(1);
+  });
+
+  it("a crash after writing the target (staged key still there) does not write the target again", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    e.api.failNext({ kind: "IssuedCertificate", verb: "replaceStatus", error: new Error("agent killed") });
+    await expect(e.reconcile()).rejects.toThrow("agent killed");
+    const target = e.target()!;
+
+    expect(await writesOf(e, () => e.reconcile())).toEqual([IC_STATUS]);
+    expect(e.state()).toBe("ISSUED");
+    expect(e.target()).toEqual(target);
+  });
+
+  it("a target made incomplete after FINISHED (ca-key.pem removed) is re-issued; the old data stays until the new is written", async () => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    const old = e.target()!;
+    const rest = { ...old.data };
+    delete rest[CA_KEY];
+    e.api.seed("Secret", { ...old, data: rest });
+    const broken = e.target()!;
+
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Warning", Reason.TargetSecretIncomplete]]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("2");
+    await e.runUntil("REQUESTED");
+    expect(e.target()).toEqual(broken);
+    await e.sign();
+    expect(await writesOf(e, () => e.reconcile())).toEqual([TARGET_REPLACE, IC_STATUS]);
+    expect(e.state()).toBe("ISSUED");
+    const renewed = e.target()!;
+    expect(Object.keys(renewed.data!).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    expect(renewed.data![CA_CERT]).not.toBe(old.data![CA_CERT]);
+    expect(stamp(renewed)).toMatchObject({ owner: KEY, revision: "2" });
+    expect(stamp(renewed).fingerprint).not.toBe(stamp(old).fingerprint);
+    await e.runUntil("FINISHED");
+  });
+
+  it("defect 4: a key-algorithm annotation changed on a FINISHED object (P-256 -> P-384) re-issues with a P-384 key, without a spec change", async () => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    expect((await importPrivateKeyPem(secretText(e.target(), CA_KEY)!)).spec).toEqual({ algorithm: "ECDSA", curve: "P-256" });
+    await e.issuedCertificates.patchAnnotations(NS, NAME, { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P384" });
+    expect(e.ic()!.metadata.generation).toBe(1);
+
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.KeyAlgorithmChanged]]);
+    expect(e.state()).toBe("PENDING");
+    await e.runUntil("FINISHED");
+    expect((await importPrivateKeyPem(secretText(e.target(), CA_KEY)!)).spec).toEqual({ algorithm: "ECDSA", curve: "P-384" });
+    expect(stamp(e.target())).toMatchObject({ owner: KEY, revision: "2" });
+    expect(e.ic()!.metadata.generation).toBe(1);
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED", error: "" });
+    const keygens = (await e.metrics.keygenSeconds.get()).values.filter((v) => v.metricName?.endsWith("_count"));
+    expect(keygens.map((v) => [v.labels.algorithm, v.value]).sort()).toEqual([["ECDSA-P256", 1], ["ECDSA-P384", 1]]);
+  });
+});
+
+describe("IssuedCertificateReconciler: clock skew (defect 1)", () => {
+  it("waits for a certificate from an issuer whose clock is 2 s ahead, then writes it", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign(NS, NAME, { clockOffsetMs: 2_000 });
+
+    let result: unknown;
+    expect(await writesOf(e, async () => {
+      result = await e.reconcile();
+    })).toEqual([]);
+    expect(result).toEqual({ requeueAfterMs: 2_000 });
+    expect(e.state()).toBe("REQUESTED");
+    expect(e.target()).toBeUndefined();
+    expect(e.events.events.at(-1)?.reason).toBe(Reason.CertificateRequested); // a wait is no transition
+    const waiting = (await e.logRecords()).filter((r) => r.message === "waiting");
+    expect(waiting).toEqual([expect.objectContaining({ namespace: NS, name: NAME, reason: Reason.WaitingForValidity })]);
+
+    e.clock.advance(2_000);
+    expect(await writesOf(e, () => e.reconcile())).toEqual([TARGET_CREATE, IC_STATUS]);
+    expect(e.state()).toBe("ISSUED");
+  });
+
+  it("refuses a certificate from an issuer 10 minutes ahead (beyond the 5-minute tolerance): FAILED CertificateRejected NotYetValid", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign(NS, NAME, { clockOffsetMs: 10 * 60_000 });
+
+    let result: unknown;
+    expect(await writesOf(e, async () => {
+      result = await e.reconcile();
+    })).toEqual([IC_PATCH, IC_STATUS]);
+    expect(result).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toMatch(/target secret left unchanged: NotYetValid: certificate is valid from/);
+    expect(e.annotations()[FAILURE_REASON_ANNOTATION]).toBe(Reason.CertificateRejected);
+    expect(e.eventReasons().at(-1)).toEqual(["Warning", Reason.CertificateRejected]);
+    expect(e.target()).toBeUndefined();
+  });
+});
+
+describe("IssuedCertificateReconciler: FAILED bookkeeping", () => {
+  it("survives a restart: no retry before retry-after, a retry after it, a doubled delay on the second failure, a reset on a spec change", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign(NS, NAME, { fail: "signing secret mesh/root-ca not found" });
+
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toBe("certificate request mesh.ic failed to be signed by Issuer: signing secret mesh/root-ca not found");
+    expect(e.annotations()).toMatchObject({
+      [FAILURES_ANNOTATION]: "1",
+      [FAILURE_REASON_ANNOTATION]: Reason.IssuerFailed,
+      [RETRY_AFTER_ANNOTATION]: new Date(T0.getTime() + FIRST_RETRY_MS).toISOString(),
+      [REVISION_ANNOTATION]: "1",
+    });
+    expect(e.eventReasons().at(-1)).toEqual(["Warning", Reason.IssuerFailed]);
+
+    // A new agent process: only what is stored tells it when to retry.
+    e.restart();
+    e.clock.advance(FIRST_RETRY_MS - 1);
+    let result: unknown;
+    expect(await writesOf(e, async () => {
+      result = await e.reconcile();
+    })).toEqual([]);
+    expect(result).toEqual({ requeueAfterMs: 1 });
+    expect(e.state()).toBe("FAILED");
+
+    e.clock.advance(1);
+    expect(await eventsOf(e, async () => expect(await e.reconcile()).toEqual(REQUEUE_NOW))).toEqual([["Normal", Reason.Retrying]]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.annotations()).toMatchObject({ [REVISION_ANNOTATION]: "2", [FAILURES_ANNOTATION]: "1" });
+    expect(e.annotations()[RETRY_AFTER_ANNOTATION]).toBeUndefined();
+
+    // Second failure: twice the delay.
+    await e.runUntil("REQUESTED");
+    await e.sign(NS, NAME, { fail: "signing secret mesh/root-ca not found" });
+    const failedAt = e.clock.now().getTime();
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: SECOND_RETRY_MS });
+    expect(SECOND_RETRY_MS).toBe(2 * FIRST_RETRY_MS);
+    expect(e.annotations()).toMatchObject({
+      [FAILURES_ANNOTATION]: "2",
+      [RETRY_AFTER_ANNOTATION]: new Date(failedAt + SECOND_RETRY_MS).toISOString(),
+    });
+
+    // A spec change starts over: no failures, no reason, no retry time; at once, not after the backoff.
+    const ic = e.ic()!;
+    await e.issuedCertificates.replace({ ...ic, spec: { ...ic.spec, certOptions: { ...ic.spec!.certOptions, ttlDays: 30 } } });
+    expect(e.ic()!.metadata.generation).toBe(2);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.SpecChanged]]);
+    expect(e.state()).toBe("PENDING");
+    const annotations = e.annotations();
+    expect(annotations[FAILURES_ANNOTATION]).toBeUndefined();
+    expect(annotations[FAILURE_REASON_ANNOTATION]).toBeUndefined();
+    expect(annotations[RETRY_AFTER_ANNOTATION]).toBeUndefined();
+    expect(annotations[REVISION_ANNOTATION]).toBe("3");
+    await e.runUntil("FINISHED");
+    expect(e.ic()!.status).toEqual({ observedGeneration: 2, state: "FINISHED", error: "" });
+  });
+});
+
+describe("IssuedCertificateReconciler: metrics", () => {
+  it("defect 6: the expiry metric of a deleted IssuedCertificate is removed", async () => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    const series = async () => (await e.metrics.expiration.get()).values.filter((v) => v.labels.namespace === NS && v.labels.name === NAME);
+    const notAfter = new Date(T0.getTime() + 365 * 24 * 3600_000);
+    expect((await series()).map((v) => v.value)).toEqual([notAfter.getTime() / 1000]);
+
+    await e.issuedCertificates.delete(NS, NAME);
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toBeUndefined())).toEqual([]);
+    expect(await series()).toEqual([]);
+    expect(e.request()).toBeUndefined(); // owned: collected
+    expect(e.target()).toBeDefined(); // not owned: Istio still uses it
+  });
+});
+
+describe("IssuedCertificateReconciler: cancellation", () => {
+  const rows: [string, (e: ReconcilerEnv) => Promise<unknown>][] = [
+    ["a new IssuedCertificate (bookkeeping patch)", async () => undefined],
+    ["PENDING (staged key create)", (e) => e.reconcile()],
+    ["REQUESTED with a signed answer (target write)", async (e) => {
+      await e.runUntil("REQUESTED");
+      await e.sign();
+    }],
+    ["ISSUED (staged key delete)", (e) => e.runUntil("ISSUED")],
+    ["REQUESTED with an issuer failure (FAILED bookkeeping)", async (e) => {
+      await e.runUntil("REQUESTED");
+      await e.sign(NS, NAME, { fail: "no" });
+    }],
+  ];
+  it.each(rows)("an already-aborted signal in %s performs no write and rejects", async (_name, given) => {
+    const e = env();
+    await given(e);
+    const before = { writes: e.api.writes.length, state: e.state(), annotations: e.annotations() };
+    const abort = new AbortController();
+    abort.abort();
+    await expect(e.reconcile(KEY, abort.signal)).rejects.toMatchObject({ name: "AbortError" });
+    expect(e.api.writes.slice(before.writes)).toEqual([]);
+    expect(e.state()).toBe(before.state);
+    expect(e.annotations()).toEqual(before.annotations);
+  });
+
+  it("a new IssuedCertificate reconciled with an aborted signal leaves the write log empty", async () => {
+    const e = env();
+    const abort = new AbortController();
+    abort.abort();
+    await expect(e.reconcile(KEY, abort.signal)).rejects.toMatchObject({ name: "AbortError" });
+    expect(e.api.writes).toEqual([]);
+    expect(e.events.events).toEqual([]);
+  });
+});
