@@ -72,7 +72,7 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     secrets: new SecretClient(kc),
     clock,
     log,
-    events: new KubeEventRecorder(kc, COMPONENT, clock, log),
+    events: new KubeEventRecorder(kc, COMPONENT, clock, log, { reportingInstance: identity }),
     metrics,
   });
   await manager.start();
