@@ -1,4 +1,4 @@
-// One running agent: a manager with the IssuedCertificate controller. startAgent() is what main.ts,
+// One running agent: a manager with the IssuedCertificate controller and the pod bouncer. startAgent() is what main.ts,
 // the demo, the benchmark and the tests call.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -14,6 +14,7 @@ import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { SecretClient } from "../shared/kube/secrets";
 import { Config } from "./config";
 import { COMPONENT } from "./constants";
+import { bouncerClients, registerPodBounceController } from "./bouncer/pod-bounce-controller";
 import { registerIssuedCertificateController } from "./issued-certificate-controller";
 import { AgentMetrics } from "./metrics";
 
@@ -65,15 +66,22 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     }),
   });
   const issuedCertificates = new CustomResourceClient<IssuedCertificate>(kc, ISSUED_CERTIFICATE);
+  const secrets = new SecretClient(kc);
+  const events = new KubeEventRecorder(kc, COMPONENT, clock, log, { reportingInstance: identity });
+  const bouncer = bouncerClients(kc);
   registerIssuedCertificateController(manager, config, {
     issuedCertificates: overrides.wrapIssuedCertificates?.(issuedCertificates) ?? issuedCertificates,
     issuedCertificateWatch: issuedCertificates,
     certificateRequests: new CustomResourceClient<CertificateRequest>(kc, CERTIFICATE_REQUEST),
-    secrets: new SecretClient(kc),
+    secrets,
+    directives: bouncer.directives,
     clock,
     log,
-    events: new KubeEventRecorder(kc, COMPONENT, clock, log, { reportingInstance: identity }),
+    events,
     metrics,
+  });
+  registerPodBounceController(manager, config.namespace, {
+    ...bouncer, issuedCertificates, secrets, clock, log, events, strategy: config.bounceStrategy, pollMs: 10_000,
   });
   await manager.start();
   log.info("agent started", {

@@ -18,7 +18,14 @@ describe("parseConfig", () => {
       clockSkewToleranceMs: 300_000,
       reconcileTimeoutMs: 60_000,
       conflictRecheckMs: 30_000,
+      bounceStrategy: "rollout",
+      bounceTimeoutMs: 600_000,
     });
+  });
+
+  it("refuses an unknown bounce strategy", () => {
+    expect(() => parseConfig(["--bounce-strategy", "kill"], {})).toThrow('--bounce-strategy: "kill" is not one of rollout, evict, delete');
+    expect(parseConfig(["--bounce-strategy", "evict"], {})).toMatchObject({ bounceStrategy: "evict" });
   });
 
   it("accepts a zero clock-skew tolerance (strict) but no negative or zero deadline", () => {

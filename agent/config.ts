@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "../shared/controller/backoff";
 import { LOG_LEVELS, LogLevel } from "../shared/controller/logger";
 import { parseBindAddress } from "../shared/controller/server";
+import { STRATEGIES, Strategy } from "./bouncer/plan";
 
 export interface Config {
   /** Explicit kubeconfig path; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
@@ -28,6 +29,10 @@ export interface Config {
   reconcileTimeoutMs: number;
   /** How often a foreign Secret in the agent's way is looked at again (a GET; no key is made). */
   conflictRecheckMs: number;
+  /** How the pod bouncer restarts pods: rollout (no downtime), evict (PDBs respected), delete (the original's). */
+  bounceStrategy: Strategy;
+  /** How long ISSUED waits for the pod bouncer before FAILED. */
+  bounceTimeoutMs: number;
 }
 
 interface Option {
@@ -53,6 +58,8 @@ export const OPTIONS: Option[] = [
   { flag: "resync-period", env: "CERT_AGENT_RESYNC_PERIOD", type: "string", help: "re-check waiting objects this often without events", default: "5m" },
   { flag: "clock-skew-tolerance", env: "CERT_AGENT_CLOCK_SKEW_TOLERANCE", type: "string", help: "wait for a certificate whose notBefore is at most this far ahead (issuer clock ahead of ours); 0 refuses it", default: "5m" },
   { flag: "conflict-recheck-period", env: "CERT_AGENT_CONFLICT_RECHECK_PERIOD", type: "string", help: "look again this often at a foreign Secret in the way (no key is made meanwhile)", default: "30s" },
+  { flag: "bounce-strategy", env: "CERT_AGENT_BOUNCE_STRATEGY", type: "string", help: "how PodBounceDirective pods are restarted: rollout|evict|delete", default: "rollout" },
+  { flag: "bounce-timeout", env: "CERT_AGENT_BOUNCE_TIMEOUT", type: "string", help: "how long a pod bounce may take before the IssuedCertificate goes FAILED", default: "10m" },
   { flag: "reconcile-timeout", env: "CERT_AGENT_RECONCILE_TIMEOUT", type: "string", help: "deadline of one reconcile (a hung API request never holds a worker longer)", default: "1m" },
 ];
 
@@ -141,7 +148,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     clockSkewToleranceMs: duration("clock-skew-tolerance", true),
     reconcileTimeoutMs: duration("reconcile-timeout"),
     conflictRecheckMs: duration("conflict-recheck-period"),
+    bounceStrategy: raw("bounce-strategy") as Strategy,
+    bounceTimeoutMs: duration("bounce-timeout"),
   };
+  if (!(STRATEGIES as readonly string[]).includes(config.bounceStrategy)) {
+    throw new ConfigError(`--bounce-strategy: "${config.bounceStrategy}" is not one of ${STRATEGIES.join(", ")}`);
+  }
   if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
     throw new ConfigError(`--retry-max-delay (${raw("retry-max-delay")}) is below --retry-base-delay (${raw("retry-base-delay")})`);
   }

@@ -26,6 +26,15 @@ export const KEY_FINGERPRINT_ANNOTATION = "cert-agent.io/public-key-sha256";
 /** Set by users on an IssuedCertificate to pick the key type: RSA (default), ECDSA-P256, ECDSA-P384. */
 export const KEY_ALGORITHM_ANNOTATION = "cert-agent.io/key-algorithm";
 
+/** On a PodBounceDirective, written by the IssuedCertificate reconciler in ISSUED: JSON
+ * {"cycle":"<ns>/<name>#<revision>","requestedAt":"<RFC 3339>"}, the issuance whose pods must restart. */
+export const BOUNCE_REQUEST_ANNOTATION = "cert-agent.io/bounce-request";
+/** On a PodBounceDirective, written by the bouncer: JSON {"cycle","outcome":"waiting"|"error"|"done","message"};
+ * status.podsBounced belongs to that cycle (a new cycle resets it). */
+export const BOUNCE_PROGRESS_ANNOTATION = "cert-agent.io/bounce-progress";
+/** On a workload's pod template: the bounce cycle that restarted it (a rollout restart, like kubectl's). */
+export const RESTARTED_FOR_ANNOTATION = "cert-agent.io/restarted-for";
+
 export const PRIVATE_KEY_SECRET_TYPE = "certificates.mesh.gloo.solo.io/generated_private_key";
 export const PRIVATE_KEY_SECRET_KEY = "private-key";
 export const ISSUED_SECRET_TYPE = "certificates.mesh.gloo.solo.io/issued_certificate";
@@ -56,5 +65,11 @@ export const Reason = {
   Finished: "Finished",
   TargetSecretMissing: "TargetSecretMissing",
   Retrying: "Retrying",
+  BounceRequested: "BounceRequested",
+  PodsRestarted: "PodsRestarted",
+  BounceWaiting: "BounceWaiting",
+  BounceFailed: "BounceFailed",
+  BounceTimedOut: "BounceTimedOut",
+  PodBounceDirectiveMissing: "PodBounceDirectiveMissing",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

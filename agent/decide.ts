@@ -9,6 +9,7 @@ import { backoffDelay, BackoffOptions } from "../shared/controller/backoff";
 import { IssuedCertificateState } from "../shared/api/types";
 import { describeKeySpec } from "../shared/pki";
 import { Reason } from "./constants";
+import { cycleOf } from "./bouncer/cycle";
 import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
 import { Observed } from "./observe";
 import { reissueTrigger, Trigger } from "./policies";
@@ -21,6 +22,8 @@ export interface DecideOptions {
   resyncMs: number;
   /** How often to look again at a foreign Secret in our way (a GET, never a new key). */
   conflictRecheckMs: number;
+  /** How long ISSUED may wait for the pod bouncer before FAILED (default 10 minutes). */
+  bounceTimeoutMs?: number;
 }
 
 /** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
@@ -41,8 +44,10 @@ export type Decision =
   | { action: "write" }
   /** The target already holds this issuance's certificate (a crash after the write): ISSUED. */
   | { action: "adopt" }
-  /** ISSUED: drop the staged key, run the bouncer, FINISHED. */
-  | { action: "finish" };
+  /** ISSUED: ask the pod bouncer to restart the directive's pods for this issuance (cycle). */
+  | { action: "requestBounce"; cycle: string }
+  /** ISSUED, nothing (more) to wait for: drop the staged key, FINISHED. */
+  | { action: "finish"; message: string };
 
 export function decide(o: Observed, opts: DecideOptions): Decision {
   const { ic, book } = o;
@@ -128,7 +133,7 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
     }
 
     case "ISSUED":
-      return { action: "finish" };
+      return decideBounce(o, opts);
 
     case "FINISHED": {
       // (A foreign target was refused above, before the chain.)
@@ -149,6 +154,31 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
       return begin(nextRevision, { reason: Reason.Retrying, message: `retrying after failure number ${Math.max(book.failures, 1)}` });
     }
   }
+}
+
+/** ISSUED: the target is written and verified; hand the pods over to the bouncer and wait for it. */
+function decideBounce(o: Observed, opts: DecideOptions): Decision {
+  const d = o.directive;
+  if (!d) return { action: "finish", message: "certificate issued" };
+  const where = `PodBounceDirective ${d.ref.namespace}/${d.ref.name}`;
+  if (d.state === "missing") {
+    return { action: "fail", reason: Reason.PodBounceDirectiveMissing, retry: true,
+      message: `${where} named by spec.podBounceDirective does not exist; the target secret is written and valid, no pod was restarted` };
+  }
+  const cycle = cycleOf(o.ic.metadata.namespace!, o.ic.metadata.name!, o.book.revision);
+  if (d.request?.cycle !== cycle) return { action: "requestBounce", cycle };
+  const progress = d.progress?.cycle === cycle ? d.progress : undefined;
+  if (progress?.outcome === "done") return { action: "finish", message: `certificate issued; the pods of ${where} were restarted` };
+  if (progress?.outcome === "error") {
+    return { action: "fail", reason: Reason.BounceFailed, retry: true, message: `${where}: ${progress.message}; the target secret is written and valid` };
+  }
+  const timeoutMs = opts.bounceTimeoutMs ?? 600_000;
+  const waitedMs = opts.now.getTime() - Date.parse(d.request.requestedAt);
+  if (waitedMs >= timeoutMs) {
+    return { action: "fail", reason: Reason.BounceTimedOut, retry: true,
+      message: `${where} did not finish within ${Math.round(timeoutMs / 1000)} s (${progress?.message || "the bouncer has not started"}); the target secret is written and valid` };
+  }
+  return { action: "none", requeueAfterMs: Math.min(timeoutMs - waitedMs, opts.resyncMs) };
 }
 
 function begin(revision: number, trigger: Trigger): Decision {

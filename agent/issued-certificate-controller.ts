@@ -3,21 +3,24 @@
 //   owns     our CertificateRequests (the issuer's answer wakes the IssuedCertificate of the same name)
 //   watches  our Secrets, staged keys and targets alike (label selector), mapped through the owner
 //            annotation: target secrets live in other namespaces (istio-system), so that informer
-//            always watches all namespaces.
+//            always watches all namespaces; and PodBounceDirectives, mapped through the bounce
+//            request the reconciler wrote (the bouncer's progress wakes the IssuedCertificate).
 import { KubernetesObject } from "@kubernetes/client-node";
-import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate } from "../shared/api/types";
+import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { Manager } from "../shared/controller/manager";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { SecretClient } from "../shared/kube/secrets";
 import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
+import { ownerOfCycle, readBounceRequest } from "./bouncer/cycle";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "./issued-certificate-reconciler";
 
-export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "certificateRequests" | "secrets"> {
+export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "certificateRequests" | "secrets" | "directives"> {
   /** The unwrapped client, for the watch (tests may wrap the one the reconciler writes with). */
   issuedCertificateWatch: CustomResourceClient<IssuedCertificate>;
   certificateRequests: CustomResourceClient<CertificateRequest>;
   secrets: SecretClient;
+  directives: CustomResourceClient<PodBounceDirective>;
 }
 
 export const CONTROLLER_NAME = "issuedcertificate";
@@ -33,6 +36,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       resyncMs: config.resyncMs,
       clockSkewToleranceMs: config.clockSkewToleranceMs,
       conflictRecheckMs: config.conflictRecheckMs,
+      bounceTimeoutMs: config.bounceTimeoutMs,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,
@@ -63,6 +67,13 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       map: (secret) => {
         const owner = secret.metadata?.annotations?.[OWNER_ANNOTATION];
         return owner ? [owner] : [];
+      },
+    }, {
+      // The same informer as the bouncer's (the manager shares it).
+      source: { name: "podbouncedirectives", path: c.directives.watchPath(ns), list: () => c.directives.list(ns) as never },
+      map: (directive) => {
+        const request = readBounceRequest(directive as PodBounceDirective);
+        return request ? [ownerOfCycle(request.cycle)] : [];
       },
     }],
   });

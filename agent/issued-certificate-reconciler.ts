@@ -6,7 +6,7 @@
 // never re-runs a step with a new key (the original's #1198).
 import type { Logger } from "winston";
 import { encodeBytes } from "../shared/api/builders";
-import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState } from "../shared/api/types";
+import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import { BackoffOptions } from "../shared/controller/backoff";
 import { Clock } from "../shared/controller/clock";
 import { Reconciler, requeueAfter, requeueNow, Result } from "../shared/controller/controller";
@@ -16,12 +16,11 @@ import { ObjectClient } from "../shared/kube/api";
 import { isConflict } from "../shared/kube/errors";
 import type { Secret } from "../shared/kube/secrets";
 import { buildCertChain, buildCsr, describeKeySpec, exportPrivateKeyPem, generateKeyPair, publicKeyFingerprint } from "../shared/pki";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
+import { BOUNCE_REQUEST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
 import { Decision, decide, retryAt } from "./decide";
 import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
-import { NoPodBouncer, PodBouncer } from "./pod-bouncer";
 import { ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 
@@ -41,7 +40,10 @@ export interface ReconcilerOptions {
   clockSkewToleranceMs: number;
   /** How often a Secret in our way is looked at again (default 30 s). */
   conflictRecheckMs?: number;
-  bouncer?: PodBouncer;
+  /** PodBounceDirectives: without it, ISSUED finishes without asking for a bounce. */
+  directives?: ObjectClient<PodBounceDirective>;
+  /** How long ISSUED waits for the pod bouncer (default 10 minutes). */
+  bounceTimeoutMs?: number;
 }
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
@@ -49,11 +51,7 @@ const CONFLICT_REQUEUE_MS = 200;
 const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing]);
 
 export class IssuedCertificateReconciler implements Reconciler {
-  private readonly bouncer: PodBouncer;
-
-  constructor(private readonly d: ReconcilerOptions) {
-    this.bouncer = d.bouncer ?? new NoPodBouncer();
-  }
+  constructor(private readonly d: ReconcilerOptions) {}
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
     const [namespace, name] = key.split("/");
@@ -72,13 +70,14 @@ export class IssuedCertificateReconciler implements Reconciler {
       retryBackoff: this.d.retryBackoff,
       resyncMs: this.d.resyncMs,
       conflictRecheckMs: this.d.conflictRecheckMs ?? 30_000,
+      bounceTimeoutMs: this.d.bounceTimeoutMs,
     });
     // One debug line per pass: what was decided, never what was read (it may hold key material).
     this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
     if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
     try {
-      return await new Act(this.d, this.bouncer, observed, signal).run(decision);
+      return await new Act(this.d, observed, signal).run(decision);
     } catch (err) {
       if (isConflict(err)) {
         this.d.log.debug("write conflict, requeueing", { namespace, name, error: errorMessage(err) });
@@ -97,7 +96,6 @@ class Act {
 
   constructor(
     private readonly d: ReconcilerOptions,
-    private readonly bouncer: PodBouncer,
     private readonly o: Observed,
     private readonly signal: AbortSignal,
   ) {
@@ -137,8 +135,10 @@ class Act {
         return this.write();
       case "adopt":
         return this.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
+      case "requestBounce":
+        return this.requestBounce(decision.cycle);
       case "finish":
-        return this.finish();
+        return this.finish(decision.message);
     }
   }
 
@@ -202,17 +202,30 @@ class Act {
       `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
   }
 
-  // ISSUED: the key now lives only in the target secret; restart what must load it.
-  private async finish(): Promise<Result | void> {
+  // ISSUED: the pods that must load the new CA are the bouncer's job; it reports on the directive.
+  private async requestBounce(cycle: string): Promise<Result | void> {
+    const d = this.o.directive!;
+    this.signal.throwIfAborted();
+    await this.d.directives!.patchAnnotations(d.ref.namespace, d.ref.name, {
+      [BOUNCE_REQUEST_ANNOTATION]: JSON.stringify({ cycle, requestedAt: this.d.clock.now().toISOString() }),
+    });
+    const { namespace, name } = this.ic.metadata;
+    const fields = { namespace, name, revision: this.revision, reason: Reason.BounceRequested, detail: `asked PodBounceDirective ${d.ref.namespace}/${d.ref.name} to restart its pods` };
+    this.d.log.info("bounce", fields);
+    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.BounceRequested, fields.detail);
+    // The directive's progress wakes us (a watch); look again anyway after the resync period.
+    return requeueAfter(this.d.resyncMs);
+  }
+
+  // ISSUED, done: the key now lives only in the target secret.
+  private async finish(message: string): Promise<Result | void> {
     const keyRef = privateKeyRef(this.ic);
     this.signal.throwIfAborted();
     await this.d.secrets.delete(keyRef.namespace, keyRef.name);
-    const bounce = await this.bouncer.bounce(this.ic);
-    if (!bounce.done) return requeueAfter(bounce.requeueAfterMs ?? this.d.resyncMs);
     if (this.o.book.failures > 0 || this.o.book.failureReason) {
       await this.writeBookkeeping({ revision: this.revision, failures: 0, failureReason: "" });
     }
-    return this.transition("FINISHED", Reason.Finished, bounce.message ?? "certificate issued");
+    return this.transition("FINISHED", Reason.Finished, message);
   }
 
   private async fail(reason: Reason, message: string, retry: boolean): Promise<Result | void> {

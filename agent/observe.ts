@@ -2,7 +2,8 @@
 // and summarised (what the target holds, whether the staged key is usable, what the issuer answered,
 // whether that answer verifies). Reads only; decide.ts turns the result into one action.
 import { decodeBytes } from "../shared/api/builders";
-import { CertificateRequest, IssuedCertificate } from "../shared/api/types";
+import { CertificateRequest, IssuedCertificate, ObjectRef, PodBounceDirective } from "../shared/api/types";
+import { BounceProgress, BounceRequest, readBounceProgress, readBounceRequest } from "./bouncer/cycle";
 import { ObjectClient } from "../shared/kube/api";
 import type { Secret } from "../shared/kube/secrets";
 import {
@@ -61,6 +62,10 @@ export type Verdict =
   | { ok: true; certificate: VerifiedCertificate }
   | { ok: false; error: CertificateVerificationError };
 
+export type DirectiveSummary =
+  | { state: "missing"; ref: ObjectRef }
+  | { state: "present"; ref: ObjectRef; request?: BounceRequest; progress?: BounceProgress };
+
 export interface Observed {
   ic: IssuedCertificate;
   /** The objects as read, for the writes that must carry their resourceVersion. */
@@ -72,11 +77,14 @@ export interface Observed {
   request?: RequestSummary;
   /** Set when the issuer answered FINISHED for our request and our staged key is ready. */
   verdict?: Verdict;
+  /** In ISSUED, the PodBounceDirective the spec names (if any). */
+  directive?: DirectiveSummary;
 }
 
 export interface Readers {
   certificateRequests: ObjectClient<CertificateRequest>;
   secrets: ObjectClient<Secret>;
+  directives?: ObjectClient<PodBounceDirective>;
 }
 
 export interface ObserveOptions {
@@ -100,6 +108,14 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
   const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent) };
   const state = ic.status?.state ?? "PENDING";
   const keyRef = privateKeyRef(ic);
+  const directiveRef = ic.spec?.podBounceDirective;
+  if (state === "ISSUED" && directiveRef?.name && r.directives) {
+    const ref = { name: directiveRef.name, namespace: directiveRef.namespace || ic.metadata.namespace! };
+    const directive = await r.directives.get(ref.namespace, ref.name);
+    observed.directive = directive
+      ? { state: "present", ref, request: readBounceRequest(directive), progress: readBounceProgress(directive) }
+      : { state: "missing", ref };
+  }
   // FAILED looks at the staged key too: a foreign Secret there may have gone away.
   if (state !== "PENDING" && state !== "REQUESTED" && state !== "FAILED") return observed;
   raw.staged = await r.secrets.get(keyRef.namespace, keyRef.name);

@@ -135,14 +135,20 @@ const meshRules: [string, string, string[]][] = [
   [MESH, "issuedcertificates/status", ["get", "update", "patch"]],
   [MESH, "certificaterequests", ["get", "list", "watch", "create", "update", "patch", "delete"]],
   [MESH, "certificaterequests/status", ["get"]],
-  [MESH, "podbouncedirectives", ["get", "list", "watch"]],
+  [MESH, "podbouncedirectives", ["get", "list", "watch", "patch"]],
   [MESH, "podbouncedirectives/status", ["get", "update", "patch"]],
   ["", "events", ["create", "patch"]],
   ["events.k8s.io", "events", ["create", "patch"]],
 ];
 const secretRules: [string, string, string[]][] = [["", "secrets", ["get", "list", "watch", "create", "update", "patch", "delete"]]];
+/** The default bounce strategy, rollout: restart workloads, evict bare pods, never delete. */
 const podRules: [string, string, string[]][] = [
-  ["", "pods", ["get", "list", "watch", "delete"]],
+  ["", "pods", ["get", "list", "watch"]],
+  ["", "pods/eviction", ["create"]],
+  ["apps", "replicasets", ["get"]],
+  ["apps", "deployments", ["get", "update"]],
+  ["apps", "statefulsets", ["get", "update"]],
+  ["apps", "daemonsets", ["get", "update"]],
   ["", "configmaps", ["get", "list", "watch"]],
 ];
 
@@ -267,6 +273,8 @@ describe("helm template with the default values", () => {
       "--retry-base-delay=10s",
       "--retry-max-delay=10m",
       "--resync-period=5m",
+      "--bounce-strategy=rollout",
+      "--bounce-timeout=10m",
     ]);
     // In-cluster config is the default: the chart never points the agent at a kubeconfig.
     expect(c.args.some((a) => a.startsWith("--kubeconfig"))).toBe(false);
@@ -375,6 +383,8 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
       "--retry-base-delay=5s",
       "--retry-max-delay=1h",
       "--resync-period=5m",
+      "--bounce-strategy=rollout",
+      "--bounce-timeout=10m",
       "--log-level=debug",
       "--resync-period=1m",
     ]);
@@ -416,6 +426,18 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
     expectGrants(rules("gateways"), podRules);
     expectNoGrants(rules("gateways"), [...meshRules, ...secretRules]);
     for (const ns of ["mesh", "istio-system", "gateways"]) find(narrowed, "RoleBinding", fullname, ns);
+  });
+
+  test.each([
+    ["evict", [["", "pods", ["get", "list", "watch"]], ["", "pods/eviction", ["create"]]], [["apps", "deployments"], ["apps", "replicasets"]]],
+    ["delete", [["", "pods", ["get", "list", "watch", "delete"]]], [["", "pods/eviction"], ["apps", "deployments"], ["apps", "replicasets"]]],
+  ] as [string, [string, string, string[]][], [string, string][]][])("bounce.strategy=%s grants only what that strategy calls", (strategy, granted, refused) => {
+    const rendered = render({ bounce: { strategy } });
+    const clusterRole = find(rendered, "ClusterRole") as K8sObject & { rules: Rule[] };
+    expectGrants(clusterRole.rules, [...granted, ["", "configmaps", ["get", "list", "watch"]]]);
+    expectNoGrants(clusterRole.rules, refused.map(([g, r]) => [g, r, []]));
+    const deployment = find(rendered, "Deployment") as K8sObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    expect(deployment.spec.template.spec.containers[0].args).toContain(`--bounce-strategy=${strategy}`);
   });
 });
 

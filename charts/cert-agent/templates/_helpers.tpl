@@ -101,7 +101,7 @@ The Lease for leader election is always a Role in the release namespace (role.ya
   verbs: ["get"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["podbouncedirectives"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["podbouncedirectives/status"]
   verbs: ["get", "update", "patch"]
@@ -119,10 +119,26 @@ The Lease for leader election is always a Role in the release namespace (role.ya
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 {{- end }}
 
+{{- /* What the pod bouncer needs, by --bounce-strategy: rollout restarts workloads (and evicts bare
+pods), evict uses the Eviction API, delete deletes pods. */ -}}
 {{- define "cert-agent.rules.pods" -}}
+{{- $strategy := .Values.bounce.strategy }}
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "delete"]
+  verbs: ["get", "list", "watch"{{ if eq $strategy "delete" }}, "delete"{{ end }}]
+{{- if ne $strategy "delete" }}
+- apiGroups: [""]
+  resources: ["pods/eviction"]
+  verbs: ["create"]
+{{- end }}
+{{- if eq $strategy "rollout" }}
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["get"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["get", "update"]
+{{- end }}
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch"]

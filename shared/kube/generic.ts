@@ -1,0 +1,74 @@
+// Any built-in kind (Pods, ConfigMaps, Deployments, ...) through the ObjectClient interface, on
+// client-node's generic KubernetesObjectApi: the pod bouncer reads and patches several kinds and
+// its unit tests swap in the in-memory API.
+import { KubeConfig, KubernetesObject, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import { KubeObject, ObjectClient, ObjectList } from "./api";
+import { isNotFound } from "./errors";
+
+export class GenericClient<T extends KubeObject> implements ObjectClient<T> {
+  private readonly api: KubernetesObjectApi;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly apiVersion: string,
+    private readonly kind: string,
+    /** Plural resource name, for watch paths. */
+    private readonly plural: string,
+  ) {
+    this.api = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  private header(namespace: string, name: string) {
+    return { apiVersion: this.apiVersion, kind: this.kind, metadata: { namespace, name } };
+  }
+
+  private typed(body: T): KubernetesObject {
+    return { ...body, apiVersion: this.apiVersion, kind: this.kind } as KubernetesObject;
+  }
+
+  async get(namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.api.read(this.header(namespace, name))) as unknown as T;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async create(namespace: string, body: T): Promise<T> {
+    return (await this.api.create(this.typed({ ...body, metadata: { ...body.metadata, namespace } }))) as unknown as T;
+  }
+
+  async replace(body: T): Promise<T> {
+    return (await this.api.replace(this.typed(body))) as unknown as T;
+  }
+
+  replaceStatus(): Promise<T> {
+    return Promise.reject(new Error(`GenericClient: status writes of ${this.kind} are not supported`));
+  }
+
+  async patchAnnotations(namespace: string, name: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<T> {
+    const body = { ...this.header(namespace, name), metadata: { namespace, name, annotations, ...(resourceVersion ? { resourceVersion } : {}) } };
+    return (await this.api.patch(body as KubernetesObject, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch)) as unknown as T;
+  }
+
+  async delete(namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.api.delete(this.header(namespace, name));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async list(namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
+    return (await this.api.list(this.apiVersion, this.kind, namespace, undefined, undefined, undefined, undefined, labelSelector)) as unknown as ObjectList<T>;
+  }
+
+  /** Watch path for an informer over one namespace or all. */
+  watchPath(namespace?: string): string {
+    const group = this.apiVersion.includes("/") ? `/apis/${this.apiVersion}` : `/api/${this.apiVersion}`;
+    return namespace ? `${group}/namespaces/${namespace}/${this.plural}` : `${group}/${this.plural}`;
+  }
+}
