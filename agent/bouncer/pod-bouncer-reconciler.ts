@@ -177,10 +177,15 @@ export class PodBouncerReconciler implements Reconciler {
       case "done":
         await this.writeProgress(directive, cycle, "done", "every selector bounced", signal);
         return;
-      case "error":
-        await this.writeProgress(directive, cycle, "error", step.message, signal);
-        await this.report(cycle, "Warning", Reason.BounceFailed, step.message);
+      case "error": {
+        // Once per message, like a wait: every Pod event in the selectors' namespaces wakes us.
+        const said = readBounceProgress(directive);
+        if (said?.outcome !== "error" || said.message !== step.message) {
+          await this.writeProgress(directive, cycle, "error", step.message, signal);
+          await this.report(cycle, "Warning", Reason.BounceFailed, step.message);
+        }
         return;
+      }
       case "wait":
         if (readBounceProgress(directive)?.message !== step.message) {
           await this.writeProgress(directive, cycle, "waiting", step.message, signal);
@@ -195,11 +200,11 @@ export class PodBouncerReconciler implements Reconciler {
         return requeueNow;
       }
       case "restart":
-        return this.restart(cycle, step, views[step.index], signal);
+        return this.restart(directive, cycle, step, views[step.index], signal);
     }
   }
 
-  private async restart(cycle: string, step: Extract<BounceStep, { step: "restart" }>, view: SelectorView, signal: AbortSignal): Promise<Result | void> {
+  private async restart(directive: PodBounceDirective, cycle: string, step: Extract<BounceStep, { step: "restart" }>, view: SelectorView, signal: AbortSignal): Promise<Result | void> {
     const ns = view.selector.namespace!;
     const blocked: string[] = [];
     for (const id of step.owners) {
@@ -227,6 +232,8 @@ export class PodBouncerReconciler implements Reconciler {
     }
     if (blocked.length > 0) {
       const message = `${describeSelector(view.selector)}: eviction of ${blocked.join(", ")} blocked by a PodDisruptionBudget; retrying`;
+      // In the progress too: a BounceTimedOut on the IssuedCertificate names the budget, not an older wait.
+      if (readBounceProgress(directive)?.message !== message) await this.writeProgress(directive, cycle, "waiting", message, signal);
       await this.report(cycle, "Warning", Reason.BounceWaiting, message);
       return requeueAfter(this.d.pollMs);
     }
