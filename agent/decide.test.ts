@@ -5,7 +5,7 @@ import { CertificateVerificationError, ImportedPrivateKey, KeySpec } from "../sh
 import { KEY_ALGORITHM_ANNOTATION, Reason } from "./constants";
 import { Decision, decide, DecideOptions } from "./decide";
 import { Bookkeeping, IssuanceStamp } from "./issuance";
-import { Observed, RequestSummary, StagedKeySummary, TargetSummary, Verdict } from "./observe";
+import { DirectiveSummary, Observed, RequestSummary, StagedKeySummary, TargetSummary, Verdict } from "./observe";
 import { InvalidSpecError, readIntent } from "./spec";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
@@ -27,6 +27,9 @@ interface Given {
   request?: RequestSummary;
   verdict?: Verdict;
   error?: string;
+  /** In ISSUED, the PodBounceDirective the spec names. */
+  directive?: DirectiveSummary;
+  opts?: Partial<DecideOptions>;
 }
 
 function observed(g: Given): Observed {
@@ -55,6 +58,7 @@ function observed(g: Given): Observed {
     staged: g.staged,
     request: g.request,
     verdict: g.verdict,
+    ...(g.directive ? { directive: g.directive } : {}),
   };
 }
 
@@ -74,6 +78,14 @@ const answered = (answer: "pending" | "failed" | "finished", revision = 1, over:
   ({ state: "present", stamp: stamp(revision), answer, error: answer === "failed" ? "no signing key" : "", certificatePem: "CERT", rootPem: "ROOT", ...over });
 const verified = (notBefore = new Date("2026-05-31T23:58:00Z")): Verdict =>
   ({ ok: true, certificate: { notBefore, notAfter: new Date("2027-06-01T00:00:00Z"), serialNumber: "01", subject: "", issuer: "CN=root", sans: [], keyDescription: "RSA-4096" } });
+const DIRECTIVE_REF = { name: "istio-pods", namespace: "mesh" };
+/** A PodBounceDirective as the bouncer left it: a request `requestedAgoMs` before NOW, progress (cycle, outcome, message). */
+const directive = (request?: { cycle: string; requestedAgoMs?: number }, progress?: [string, "waiting" | "error" | "done", string]): DirectiveSummary => ({
+  state: "present",
+  ref: DIRECTIVE_REF,
+  ...(request ? { request: { cycle: request.cycle, requestedAt: new Date(NOW.getTime() - (request.requestedAgoMs ?? 60_000)).toISOString() } } : {}),
+  ...(progress ? { progress: { cycle: progress[0], outcome: progress[1], message: progress[2] } } : {}),
+});
 const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
 
 type Row = [string, Given, Partial<Decision> & { reason?: string }];
@@ -126,11 +138,34 @@ const rows: Row[] = [
   ["FAILED before its retry time waits for it", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() + 15_000 } }, { action: "none", requeueAfterMs: 15_000 }],
   ["FAILED after its retry time begins a new issuance, keeping the count", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() - 1 } }, { action: "begin", revision: 2, resetFailures: false }],
   ["FAILED with an invalid spec waits for a spec change", { state: "FAILED", book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
+  // ISSUED: the hand-off to the pod bouncer (a bounce request per issuance revision, progress per cycle).
+  ["ISSUED: no PodBounceDirective named -> finish", { state: "ISSUED", target: validTarget() }, { action: "finish", message: "certificate issued" }],
+  ["ISSUED: the named PodBounceDirective is missing -> FAILED, retried", { state: "ISSUED", target: validTarget(), directive: { state: "missing", ref: DIRECTIVE_REF } },
+    { action: "fail", reason: Reason.PodBounceDirectiveMissing, retry: true, message: "PodBounceDirective mesh/istio-pods named by spec.podBounceDirective does not exist; the target secret is written and valid, no pod was restarted" }],
+  ["ISSUED: no bounce requested yet -> request one for this cycle", { state: "ISSUED", target: validTarget(), directive: directive() }, { action: "requestBounce", cycle: "mesh/ic#1" }],
+  ["ISSUED: a bounce requested for an older cycle (done) -> request one for this cycle", { state: "ISSUED", book: { revision: 2 }, target: validTarget({ stamp: stamp(2) }), directive: directive({ cycle: "mesh/ic#1" }, ["mesh/ic#1", "done", "every selector bounced"]) },
+    { action: "requestBounce", cycle: "mesh/ic#2" }],
+  ["ISSUED: progress done for this cycle -> finish", { state: "ISSUED", target: validTarget(), directive: directive({ cycle: "mesh/ic#1" }, ["mesh/ic#1", "done", "every selector bounced"]) },
+    { action: "finish", message: "certificate issued; the pods of PodBounceDirective mesh/istio-pods were restarted" }],
+  ["ISSUED: progress done for an OLDER cycle does not finish this one (waits)", { state: "ISSUED", book: { revision: 2 }, target: validTarget({ stamp: stamp(2) }), directive: directive({ cycle: "mesh/ic#2" }, ["mesh/ic#1", "done", "every selector bounced"]) },
+    { action: "none", requeueAfterMs: 300_000 }],
+  ["ISSUED: progress error -> FAILED BounceFailed, retried", { state: "ISSUED", target: validTarget(), directive: directive({ cycle: "mesh/ic#1" }, ["mesh/ic#1", "error", "pods in istio-system with app=istio-ingressgateway: secret istio-system/cacerts has no key root-cert.pem"]) },
+    { action: "fail", reason: Reason.BounceFailed, retry: true, message: "PodBounceDirective mesh/istio-pods: pods in istio-system with app=istio-ingressgateway: secret istio-system/cacerts has no key root-cert.pem; the target secret is written and valid" }],
+  ["ISSUED: an error of an OLDER cycle does not fail this one (waits)", { state: "ISSUED", book: { revision: 2 }, target: validTarget({ stamp: stamp(2) }), directive: directive({ cycle: "mesh/ic#2" }, ["mesh/ic#1", "error", "old"]) },
+    { action: "none", requeueAfterMs: 300_000 }],
+  ["ISSUED: waited the bounce timeout (10 min by default) -> FAILED BounceTimedOut naming the progress message", { state: "ISSUED", target: validTarget(), directive: directive({ cycle: "mesh/ic#1", requestedAgoMs: 600_000 }, ["mesh/ic#1", "waiting", "pods in istio-system with app=istiod: 0 of 1 replacement pods Ready"]) },
+    { action: "fail", reason: Reason.BounceTimedOut, retry: true, message: "PodBounceDirective mesh/istio-pods did not finish within 600 s (pods in istio-system with app=istiod: 0 of 1 replacement pods Ready); the target secret is written and valid" }],
+  ["ISSUED: waited beyond bounceTimeoutMs before the bouncer started -> BounceTimedOut saying so", { state: "ISSUED", target: validTarget(), opts: { bounceTimeoutMs: 120_000 }, directive: directive({ cycle: "mesh/ic#1", requestedAgoMs: 180_000 }) },
+    { action: "fail", reason: Reason.BounceTimedOut, message: "PodBounceDirective mesh/istio-pods did not finish within 120 s (the bouncer has not started); the target secret is written and valid" }],
+  ["ISSUED: the bouncer is waiting -> none, requeued at the resync period", { state: "ISSUED", target: validTarget(), directive: directive({ cycle: "mesh/ic#1", requestedAgoMs: 60_000 }, ["mesh/ic#1", "waiting", "starting"]) },
+    { action: "none", requeueAfterMs: 300_000 }],
+  ["ISSUED: the bouncer is waiting near the timeout -> none, requeued at the timeout", { state: "ISSUED", target: validTarget(), directive: directive({ cycle: "mesh/ic#1", requestedAgoMs: 540_000 }, ["mesh/ic#1", "waiting", "starting"]) },
+    { action: "none", requeueAfterMs: 60_000 }],
 ];
 
 describe("decide", () => {
   it.each(rows)("%s", (_name, given, expected) => {
-    const decision = decide(observed(given), OPTS) as Decision & { trigger?: { reason: string }; reason?: string };
+    const decision = decide(observed(given), { ...OPTS, ...given.opts }) as Decision & { trigger?: { reason: string }; reason?: string };
     const { reason, ...rest } = expected;
     expect(decision).toMatchObject(rest);
     if (reason) expect(decision.reason ?? decision.trigger?.reason).toBe(reason);

@@ -1,0 +1,311 @@
+// The pod bouncer with its I/O (in-memory API, fake clock, in-memory Events, a fake Eviction API) and
+// a small cluster the test steps between passes (testing.ts): whole cycles in selector order, crashes,
+// new cycles, blocked evictions, rollout restarts, root sync errors.
+import { requeueAfter, requeueNow } from "../../shared/controller/controller";
+import { ROOT_CERT, RESTARTED_FOR_ANNOTATION } from "../constants";
+import type { BounceSelector } from "../../shared/api/types";
+import type { ConfigMap, Workload } from "./pod-bouncer-reconciler";
+import { APPS, BouncerEnv, GATEWAY, ISTIOD, KEY, NEW_ROOT, POLL_MS, WORKLOAD } from "./testing";
+
+const ISTIOD_WHERE = "pods in istio-system with app=istiod";
+const GATEWAY_WHERE = "pods in istio-system with app=istio-ingressgateway";
+const WEB_WHERE = "pods in apps with app=web";
+const GATEWAY_WAIT = `${GATEWAY_WHERE}: waiting for ConfigMap istio-system/istio-ca-root-cert key root-cert.pem to hold the new root`;
+
+/** How often each pod was restarted. */
+const counts = (names: string[]) => names.reduce<Record<string, number>>((c, n) => ({ ...c, [n]: (c[n] ?? 0) + 1 }), {});
+
+describe.each(["evict", "delete"] as const)("PodBouncerReconciler, a whole cycle (%s)", (strategy) => {
+  it("restarts the groups in selector order, each exactly once, waiting for replicas and for the root istiod publishes", async () => {
+    const env = new BouncerEnv({ strategy });
+    await env.requestBounce(1);
+    const { results, errors } = await env.runCycle();
+
+    expect(errors).toEqual([]);
+    expect(results).toEqual([
+      requeueNow, // a new cycle: podsBounced reset, progress "starting"
+      requeueNow, // istiod recorded
+      requeueNow, // istiod restarted
+      requeueAfter(POLL_MS), // 0 of 1 replacement istiod Ready
+      requeueAfter(POLL_MS), // the gateway waits for the new root in istio-ca-root-cert
+      requeueNow, // gateway recorded
+      requeueNow, // gateway restarted
+      requeueNow, // web recorded (the gateway has no waitForReplicas)
+      requeueNow, // web restarted
+      undefined, // done
+    ]);
+    // Order: istiod, then (after istiod published the new root) the gateway, then the workload.
+    expect(env.timeline).toEqual([
+      "publish old root",
+      "restart istio-system/istiod-1",
+      "restart istio-system/istiod-2",
+      "publish new root",
+      "restart istio-system/istio-ingressgateway-1",
+      "restart apps/web-1",
+      "restart apps/web-2",
+    ]);
+    // Gloo Mesh's status shape, one entry per selector, in spec order.
+    expect(env.directive().status).toEqual({
+      podsBounced: [
+        { bouncedPods: ["istiod-1", "istiod-2"] },
+        { bouncedPods: ["istio-ingressgateway-1"] },
+        { bouncedPods: ["web-1", "web-2"] },
+      ],
+    });
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#1", outcome: "done", message: "every selector bounced" });
+    expect(env.eventLog()).toEqual([
+      ["Normal", "PodsRestarted", `${ISTIOD_WHERE}: restarted Pod/istiod-1, Pod/istiod-2 (${strategy})`],
+      ["Normal", "BounceWaiting", `${ISTIOD_WHERE}: 0 of 1 replacement pods Ready`],
+      ["Normal", "BounceWaiting", GATEWAY_WAIT],
+      ["Normal", "PodsRestarted", `${GATEWAY_WHERE}: restarted Pod/istio-ingressgateway-1 (${strategy})`],
+      ["Normal", "PodsRestarted", `${WEB_WHERE}: restarted Pod/web-1, Pod/web-2 (${strategy})`],
+    ]);
+    if (strategy === "evict") expect(env.writes.filter((w) => w.kind === "Pod")).toEqual([]);
+    else expect(env.evictor.calls).toEqual([]);
+
+    // Done: later passes (woken by pods coming and going) write nothing.
+    env.writes.length = 0;
+    await env.step();
+    expect(await env.reconcile()).toBeUndefined();
+    expect(env.writes).toEqual([]);
+    expect(env.restarted()).toHaveLength(5);
+  });
+
+  it("a crash between recording a group and restarting it completes the restart and never restarts the group twice", async () => {
+    const env = new BouncerEnv({ strategy });
+    await env.requestBounce(1);
+    // Crashes in the middle of two groups' restarts (the first pod of each restarted, the second not).
+    if (strategy === "evict") {
+      env.evictor.fail("istiod-2");
+      env.evictor.fail("web-2");
+    } else {
+      env.api.failNext({ kind: "Pod", verb: "delete", name: "istiod-2", error: 500 });
+      env.api.failNext({ kind: "Pod", verb: "delete", name: "web-2", error: 500 });
+    }
+    // And a failover after every pass: each pass runs on a new reconciler instance, so every record
+    // is followed by a restart on an instance that did not record it.
+    const { errors } = await env.runCycle({ restartEveryPass: true });
+
+    expect(errors).toHaveLength(2);
+    expect(counts(env.restarted())).toEqual({
+      "istio-system/istiod-1": 1,
+      "istio-system/istiod-2": 1,
+      "istio-system/istio-ingressgateway-1": 1,
+      "apps/web-1": 1,
+      "apps/web-2": 1,
+    });
+    expect(env.restarted()).toEqual([
+      "istio-system/istiod-1", "istio-system/istiod-2", "istio-system/istio-ingressgateway-1", "apps/web-1", "apps/web-2",
+    ]);
+    expect(env.progress()).toMatchObject({ cycle: "mesh/ic#1", outcome: "done" });
+  });
+
+  it("restarts after a crash right after the record exactly the recorded pods, not pods that appeared since", async () => {
+    const env = new BouncerEnv({ strategy, selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    expect(await env.reconcile()).toEqual(requeueNow); // reset
+    expect(await env.reconcile()).toEqual(requeueNow); // record
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istiod-1", "istiod-2"] }] });
+    expect(env.restarted()).toEqual([]);
+    // The agent dies here; meanwhile an autoscaler adds a pod. A new instance picks up the cycle.
+    env.addPod(APPS[0], { ready: true, name: "istiod-scaled" });
+    env.restart();
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.restarted()).toEqual(["istio-system/istiod-1", "istio-system/istiod-2"]);
+    // The scaled-up pod is Ready and not recorded: it counts as a replacement, and nothing is restarted again.
+    expect(await env.reconcile()).toBeUndefined();
+    expect(env.progress()).toMatchObject({ outcome: "done" });
+    expect(env.restarted()).toEqual(["istio-system/istiod-1", "istio-system/istiod-2"]);
+  });
+});
+
+describe("PodBouncerReconciler", () => {
+  it("a conflict writing the record requeues soon and restarts nothing", async () => {
+    const env = new BouncerEnv();
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    env.api.failNext({ kind: "PodBounceDirective", verb: "replaceStatus", error: 409 });
+    expect(await env.reconcile()).toEqual(requeueAfter(200));
+    expect(env.directive().status).toEqual({ podsBounced: [] });
+    expect(env.restarted()).toEqual([]);
+    await env.runCycle();
+    expect(counts(env.restarted())).toEqual(Object.fromEntries(
+      ["istio-system/istiod-1", "istio-system/istiod-2", "istio-system/istio-ingressgateway-1", "apps/web-1", "apps/web-2"].map((p) => [p, 1])));
+  });
+
+  it("a new cycle (bounce request for revision 2) resets podsBounced and bounces again", async () => {
+    const env = new BouncerEnv();
+    await env.requestBounce(1);
+    await env.runCycle();
+    await env.step();
+    env.timeline.length = 0;
+    env.events.events.length = 0;
+
+    env.clock.advance(86_400_000);
+    await env.requestBounce(2);
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.directive().status).toEqual({ podsBounced: [] });
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#2", outcome: "waiting", message: "starting" });
+    expect(env.restarted()).toEqual([]);
+
+    await env.runCycle();
+    // The pods cycle 1 created are restarted, once each, in order; the root did not change, so the
+    // gateway does not wait for it this time.
+    expect(env.restarted()).toEqual([
+      "istio-system/istiod-3", "istio-system/istiod-4", "istio-system/istio-ingressgateway-2", "apps/web-3", "apps/web-4",
+    ]);
+    expect(env.directive().status).toEqual({
+      podsBounced: [
+        { bouncedPods: ["istiod-3", "istiod-4"] },
+        { bouncedPods: ["istio-ingressgateway-2"] },
+        { bouncedPods: ["web-3", "web-4"] },
+      ],
+    });
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#2", outcome: "done", message: "every selector bounced" });
+    expect(env.eventLog().map(([, reason]) => reason)).toEqual(["PodsRestarted", "BounceWaiting", "PodsRestarted", "PodsRestarted"]);
+  });
+
+  it("an eviction blocked by a PodDisruptionBudget (429) is retried on the next pass and reported, never turned into a delete", async () => {
+    const env = new BouncerEnv({ strategy: "evict" });
+    env.evictor.block("istiod-1", 2);
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    const blocked = `${ISTIOD_WHERE}: eviction of istiod-1 blocked by a PodDisruptionBudget; retrying`;
+
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.eventLog()).toEqual([
+      ["Normal", "PodsRestarted", `${ISTIOD_WHERE}: restarted Pod/istiod-2 (evict)`],
+      ["Warning", "BounceWaiting", blocked],
+    ]);
+    // The progress says why: a BounceTimedOut on the IssuedCertificate would name the budget.
+    expect(env.progress()).toMatchObject({ outcome: "waiting", message: blocked });
+
+    await env.runCycle();
+    expect(env.evictor.calls.filter((c) => c.name === "istiod-1").map((c) => c.answer)).toEqual(["blocked", "blocked", "evicted"]);
+    expect(counts(env.restarted())["istio-system/istiod-1"]).toBe(1);
+    expect(env.writes.filter((w) => w.kind === "Pod")).toEqual([]); // never a delete
+    // Nothing after istiod went before istiod-1 was evicted.
+    expect(env.timeline.indexOf("restart istio-system/istiod-1")).toBeLessThan(env.timeline.indexOf("restart istio-system/istio-ingressgateway-1"));
+    expect(env.eventLog().filter(([type]) => type === "Warning")).toEqual([["Warning", "BounceWaiting", blocked], ["Warning", "BounceWaiting", blocked]]);
+    expect(env.progress()).toMatchObject({ cycle: "mesh/ic#1", outcome: "done" });
+  });
+
+  it("rollout: marks the Deployment's pod template once (a second pass writes nothing), then waits until its status says rolled out", async () => {
+    const env = new BouncerEnv({ strategy: "rollout", selectors: [ISTIOD], apps: [] });
+    const istiod = { namespace: "istio-system", app: "istiod", replicas: 0 };
+    const deployment = env.api.seed<Workload>("Deployment", {
+      metadata: { name: "istiod", namespace: "istio-system" },
+      spec: { replicas: 1, template: { metadata: { annotations: { "sidecar.istio.io/inject": "false" } } } },
+      status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 },
+    });
+    const ownedBy = (kind: string, o: { metadata: { name?: string; uid?: string } }) =>
+      [{ apiVersion: "apps/v1", kind, name: o.metadata.name!, uid: o.metadata.uid!, controller: true }];
+    const rs1 = env.api.seed<Workload>("ReplicaSet", { metadata: { name: "istiod-6d4", namespace: "istio-system", ownerReferences: ownedBy("Deployment", deployment) } });
+    env.addPod(istiod, { ready: true, name: "istiod-6d4-a", ownerReferences: ownedBy("ReplicaSet", rs1) });
+    env.addPod(istiod, { ready: true, name: "istiod-debug" }); // a bare pod: no workload to roll out
+
+    await env.requestBounce(1);
+    expect(await env.reconcile()).toEqual(requeueNow); // reset
+    expect(await env.reconcile()).toEqual(requeueNow); // record
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istiod-6d4-a", "istiod-debug"] }] });
+    expect(await env.reconcile()).toEqual(requeueNow); // restart
+    const marked = env.api.peek<Workload>("Deployment", "istio-system", "istiod")!;
+    expect(marked.spec?.template?.metadata?.annotations).toEqual({ "sidecar.istio.io/inject": "false", [RESTARTED_FOR_ANNOTATION]: "mesh/ic#1" });
+    expect(marked.spec?.replicas).toBe(1);
+    expect(marked.metadata.generation).toBe(2);
+    expect(env.timeline).toEqual(["publish old root", "mark Deployment/istiod", "restart istio-system/istiod-debug"]);
+    expect(env.eventLog()).toEqual([["Normal", "PodsRestarted", `${ISTIOD_WHERE}: restarted Deployment/istiod, Pod/istiod-debug (rollout)`]]);
+
+    // Marked, not rolled out (the controller has not seen generation 2): wait, and mark nothing again.
+    const rolling = `${ISTIOD_WHERE}: waiting for the rollout of Deployment/istiod`;
+    env.writes.length = 0;
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.writes.map((w) => `${w.kind} ${w.verb}`)).toEqual(["PodBounceDirective patchAnnotations"]);
+    expect(env.progress()).toMatchObject({ outcome: "waiting", message: rolling });
+    env.writes.length = 0;
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.writes).toEqual([]);
+
+    // The Deployment controller starts the rollout: generation observed, nothing updated yet.
+    const deployments = env.api.client<Workload>("Deployment");
+    await deployments.replaceStatus({ ...marked, status: { observedGeneration: 2, replicas: 2, updatedReplicas: 0, availableReplicas: 1 } });
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.writes).toEqual([]);
+    // ... and finishes it: a new ReplicaSet with a Ready pod, the old pod gone.
+    const rs2 = env.api.seed<Workload>("ReplicaSet", { metadata: { name: "istiod-7f9", namespace: "istio-system", ownerReferences: ownedBy("Deployment", deployment) } });
+    env.addPod(istiod, { ready: true, name: "istiod-7f9-a", ownerReferences: ownedBy("ReplicaSet", rs2) });
+    await env.pods.delete("istio-system", "istiod-6d4-a");
+    await env.step(); // the terminating pods go away
+    await deployments.replaceStatus({ ...env.api.peek<Workload>("Deployment", "istio-system", "istiod")!,
+      status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 } });
+    expect(await env.reconcile()).toBeUndefined();
+    expect(env.progress()).toMatchObject({ outcome: "done" });
+
+    expect(env.timeline.filter((t) => t.startsWith("mark "))).toEqual(["mark Deployment/istiod"]);
+    expect(env.evictor.calls.map((c) => c.name)).toEqual(["istiod-debug"]);
+  });
+
+  it.each<[string, { targetData?: Record<string, string>; noSecret?: boolean }, BounceSelector, string]>([
+    ["the target secret lacks the key", { targetData: { "ca-cert.pem": "Q0VSVA==" } }, GATEWAY,
+      `${GATEWAY_WHERE}: secret istio-system/cacerts has no key root-cert.pem`],
+    ["the target secret is missing", { noSecret: true }, GATEWAY,
+      `${GATEWAY_WHERE}: secret istio-system/cacerts has no key root-cert.pem`],
+    ["rootCertSync is incomplete", {}, { ...GATEWAY, rootCertSync: { ...GATEWAY.rootCertSync, configMapKey: undefined } },
+      `${GATEWAY_WHERE}: rootCertSync needs secretRef, secretKey, configMapRef and configMapKey`],
+  ])("rootCertSync: %s -> progress error with a clear message, nothing restarted", async (_name, o, selector, message) => {
+    const env = new BouncerEnv({ selectors: [selector], targetData: o.targetData });
+    if (o.noSecret) await env.secrets.delete("istio-system", "cacerts");
+    await env.requestBounce(1);
+    await env.runCycle();
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#1", outcome: "error", message });
+    expect(env.eventLog()).toEqual([["Warning", "BounceFailed", message]]);
+    expect(env.directive().status).toEqual({ podsBounced: [] });
+    expect(env.restarted()).toEqual([]);
+    // Woken again (a pod changed): the same error is not written or reported again.
+    env.writes.length = 0;
+    expect(await env.reconcile()).toBeUndefined();
+    expect(env.writes).toEqual([]);
+    expect(env.events.events).toHaveLength(1);
+  });
+
+  it("rootCertSync compares the ConfigMap with the decoded secret key, exactly", async () => {
+    const env = new BouncerEnv({ selectors: [GATEWAY], publishedRoot: null });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.progress()?.message).toBe(`${GATEWAY_WHERE}: waiting for ConfigMap istio-system/istio-ca-root-cert`);
+    env.publish(NEW_ROOT.trimEnd()); // not the same bytes
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.progress()?.message).toBe(GATEWAY_WAIT);
+    env.publish(NEW_ROOT);
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istio-ingressgateway-1"] }] });
+    expect(env.api.peek<ConfigMap>("ConfigMap", "istio-system", "istio-ca-root-cert")?.data?.[ROOT_CERT]).toBe(NEW_ROOT);
+  });
+
+  it("an unmatched selector records an empty group and the cycle goes on", async () => {
+    const env = new BouncerEnv({ selectors: [{ namespace: "apps", labels: { app: "nothing" } }, WORKLOAD] });
+    await env.requestBounce(1);
+    await env.runCycle();
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: [] }, { bouncedPods: ["web-1", "web-2"] }] });
+    expect(env.progress()).toMatchObject({ outcome: "done" });
+  });
+
+  // Known gap (pods are told apart by name, as in Gloo Mesh's status): a StatefulSet pod recreated
+  // under the same name after an eviction or delete looks alive and recorded, so evict/delete restart
+  // it again, and waitForReplicas never counts it as a replacement.
+  it.todo("evict/delete: a StatefulSet pod recreated under the same name is not restarted again");
+
+  it("no bounce request -> nothing happens (no writes, no Events, no evictions)", async () => {
+    const env = new BouncerEnv();
+    expect(await env.reconcile()).toBeUndefined();
+    expect(await env.reconcile("mesh/no-such-directive")).toBeUndefined();
+    expect(env.writes).toEqual([]);
+    expect(env.events.events).toEqual([]);
+    expect(env.evictor.calls).toEqual([]);
+    expect(env.directive().status).toBeUndefined();
+    expect(env.directive().metadata.annotations).toBeUndefined();
+    expect(KEY).toBe("mesh/istio-pods");
+  });
+});
