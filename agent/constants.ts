@@ -32,6 +32,9 @@ export const BOUNCE_REQUEST_ANNOTATION = "cert-agent.io/bounce-request";
 /** On a PodBounceDirective, written by the bouncer: JSON {"cycle","outcome":"waiting"|"error"|"done","message"};
  * status.podsBounced belongs to that cycle (a new cycle resets it). */
 export const BOUNCE_PROGRESS_ANNOTATION = "cert-agent.io/bounce-progress";
+/** On a PodBounceDirective, written by the bouncer with each record: JSON {"cycle","groups":[[uid...]...]},
+ * the uids of status.podsBounced's pods, so a same-named replacement (StatefulSet) is told apart. */
+export const BOUNCED_UIDS_ANNOTATION = "cert-agent.io/bounced-uids";
 /** On a workload's pod template: the bounce cycle that restarted it (a rollout restart, like kubectl's). */
 export const RESTARTED_FOR_ANNOTATION = "cert-agent.io/restarted-for";
 

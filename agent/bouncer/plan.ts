@@ -11,6 +11,8 @@ export const STRATEGIES: readonly Strategy[] = ["rollout", "evict", "delete"];
 
 export interface PodView {
   name: string;
+  /** Tells a pod from its same-named replacement (a StatefulSet recreates pods under their names). */
+  uid?: string;
   ready: boolean;
   terminating: boolean;
   /** The workload a rollout restart goes through ("Deployment/istiod"); undefined for a bare pod. */
@@ -37,6 +39,8 @@ export interface SelectorView {
   pods: PodView[];
   /** status.podsBounced[i].bouncedPods of THIS cycle; undefined when not yet bounced. */
   bounced?: string[];
+  /** The uids of the recorded pods, when known: then a pod counts as recorded by uid, not by name. */
+  bouncedUids?: string[];
   /** Undefined when the selector has no rootCertSync. */
   rootSync?: RootSync;
   /** Workloads of the matching and recorded pods (rollout strategy). */
@@ -61,14 +65,16 @@ export function planBounce(selectors: SelectorView[], strategy: Strategy): Bounc
       const pods = view.pods.filter((p) => !p.terminating).map((p) => p.name).sort();
       return { step: "record", index, pods };
     }
-    const recorded = new Set(view.bounced);
+    const uids = view.bouncedUids && new Set(view.bouncedUids);
+    const names = new Set(view.bounced);
+    const recorded = (p: PodView) => (uids ? uids.has(p.uid ?? "") : names.has(p.name));
     const restart = pendingRestart(view, recorded, strategy);
     if (restart.pods.length > 0 || restart.owners.length > 0) return { step: "restart", index, ...restart };
     const rolling = strategy === "rollout" ? view.owners.filter((o) => !o.rolledOut).map((o) => o.id) : [];
     if (rolling.length > 0) return { step: "wait", index, message: `${where}: waiting for the rollout of ${rolling.join(", ")}` };
     const wanted = view.selector.waitForReplicas ?? 0;
     if (wanted > 0) {
-      const fresh = view.pods.filter((p) => p.ready && !p.terminating && !recorded.has(p.name)).length;
+      const fresh = view.pods.filter((p) => p.ready && !p.terminating && !recorded(p)).length;
       if (fresh < wanted) return { step: "wait", index, message: `${where}: ${fresh} of ${wanted} replacement pods Ready` };
     }
   }
@@ -76,8 +82,8 @@ export function planBounce(selectors: SelectorView[], strategy: Strategy): Bounc
 }
 
 /** What of the recorded group has not been restarted yet. */
-function pendingRestart(view: SelectorView, recorded: Set<string>, strategy: Strategy): { pods: string[]; owners: string[] } {
-  const alive = view.pods.filter((p) => recorded.has(p.name) && !p.terminating);
+function pendingRestart(view: SelectorView, recorded: (p: PodView) => boolean, strategy: Strategy): { pods: string[]; owners: string[] } {
+  const alive = view.pods.filter((p) => recorded(p) && !p.terminating);
   if (strategy !== "rollout") return { pods: alive.map((p) => p.name).sort(), owners: [] };
   // Pods with a workload are restarted through it (no downtime); bare pods fall back to eviction.
   const owners = view.owners.filter((o) => !o.marked).map((o) => o.id).sort();

@@ -4,8 +4,8 @@
 import { requeueAfter, requeueNow } from "../../shared/controller/controller";
 import { ROOT_CERT, RESTARTED_FOR_ANNOTATION } from "../constants";
 import type { BounceSelector } from "../../shared/api/types";
-import type { ConfigMap, Workload } from "./pod-bouncer-reconciler";
-import { APPS, BouncerEnv, GATEWAY, ISTIOD, KEY, NEW_ROOT, POLL_MS, WORKLOAD } from "./testing";
+import type { ConfigMap, Pod, Workload } from "./pod-bouncer-reconciler";
+import { App, APPS, BouncerEnv, GATEWAY, ISTIOD, KEY, NEW_ROOT, POLL_MS, WORKLOAD } from "./testing";
 
 const ISTIOD_WHERE = "pods in istio-system with app=istiod";
 const GATEWAY_WHERE = "pods in istio-system with app=istio-ingressgateway";
@@ -292,10 +292,26 @@ describe("PodBouncerReconciler", () => {
     expect(env.progress()).toMatchObject({ outcome: "done" });
   });
 
-  // Known gap (pods are told apart by name, as in Gloo Mesh's status): a StatefulSet pod recreated
-  // under the same name after an eviction or delete looks alive and recorded, so evict/delete restart
-  // it again, and waitForReplicas never counts it as a replacement.
-  it.todo("evict/delete: a StatefulSet pod recreated under the same name is not restarted again");
+  it.each(["evict", "delete"] as const)("%s: a StatefulSet pod recreated under the same name is told apart by uid: not restarted again, and counted as a replacement", async (strategy) => {
+    const db: App = { namespace: "apps", app: "db", replicas: 1 };
+    const env = new BouncerEnv({ strategy, apps: [db], selectors: [{ namespace: "apps", labels: { app: "db" }, waitForReplicas: 1 }] });
+    const original = env.api.peek<Pod>("Pod", "apps", "db-1")!;
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    expect(await env.reconcile()).toEqual(requeueNow); // record db-1
+    expect(await env.reconcile()).toEqual(requeueNow); // restart db-1
+    expect(env.restarted()).toEqual(["apps/db-1"]);
+    // The StatefulSet controller recreates db-1 under its name, with a new uid, Ready.
+    const gone = env.api.peek<Pod>("Pod", "apps", "db-1")!;
+    await env.pods.replace({ ...gone, metadata: { ...gone.metadata, finalizers: [] } });
+    env.addPod(db, { ready: true, name: "db-1" });
+    const recreated = env.api.peek<Pod>("Pod", "apps", "db-1")!;
+    expect(recreated.metadata.uid).not.toBe(original.metadata.uid);
+    await env.runCycle();
+    expect(env.restarted()).toEqual(["apps/db-1"]); // once
+    expect(env.progress()).toMatchObject({ outcome: "done" });
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["db-1"] }] });
+  });
 
   it("no bounce request -> nothing happens (no writes, no Events, no evictions)", async () => {
     const env = new BouncerEnv();

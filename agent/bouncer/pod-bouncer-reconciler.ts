@@ -11,7 +11,7 @@ import { EventRecorder } from "../../shared/controller/events";
 import { KubeObject, ObjectClient } from "../../shared/kube/api";
 import { isConflict } from "../../shared/kube/errors";
 import type { Secret } from "../../shared/kube/secrets";
-import { BOUNCE_PROGRESS_ANNOTATION, Reason, RESTARTED_FOR_ANNOTATION } from "../constants";
+import { BOUNCE_PROGRESS_ANNOTATION, BOUNCED_UIDS_ANNOTATION, Reason, RESTARTED_FOR_ANNOTATION } from "../constants";
 import { BounceOutcome, ownerOfCycle, readBounceProgress, readBounceRequest } from "./cycle";
 import { BounceStep, describeSelector, OwnerView, planBounce, PodView, RootSync, SelectorView, Strategy } from "./plan";
 
@@ -98,6 +98,7 @@ export class PodBouncerReconciler implements Reconciler {
 
   private async observe(directive: PodBounceDirective, cycle: string): Promise<SelectorView[]> {
     const bounced = directive.status?.podsBounced ?? [];
+    const uidGroups = readBouncedUids(directive, cycle);
     const views: SelectorView[] = [];
     for (const [i, selector] of (directive.spec?.podsToBounce ?? []).entries()) {
       const ns = selector.namespace ?? directive.metadata.namespace!;
@@ -108,6 +109,7 @@ export class PodBouncerReconciler implements Reconciler {
         selector: { ...selector, namespace: ns },
         pods: await Promise.all(pods.map((p) => this.podView(p))),
         ...(bounced.length > i ? { bounced: recorded ?? [] } : {}),
+        ...(bounced.length > i && uidGroups[i] ? { bouncedUids: uidGroups[i] } : {}),
         ...(selector.rootCertSync ? { rootSync: await this.rootSync(selector.rootCertSync) } : {}),
         owners: this.d.strategy === "rollout" ? await this.ownerViews(pods, cycle) : [],
       });
@@ -118,6 +120,7 @@ export class PodBouncerReconciler implements Reconciler {
   private async podView(pod: Pod): Promise<PodView> {
     return {
       name: pod.metadata.name!,
+      uid: pod.metadata.uid,
       ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
       terminating: Boolean(pod.metadata.deletionTimestamp),
       owner: this.d.strategy === "rollout" ? (await this.workloadOf(pod))?.id : undefined,
@@ -193,10 +196,17 @@ export class PodBouncerReconciler implements Reconciler {
         }
         return requeueAfter(this.d.pollMs);
       case "record": {
+        // The uids first (an annotation), then Gloo Mesh's status (names): a crash between them
+        // only records the same group again.
+        const recorded = views[step.index].pods.filter((p) => step.pods.includes(p.name) && !p.terminating);
+        const groups = readBouncedUids(directive, cycle).slice(0, step.index);
+        groups[step.index] = recorded.map((p) => p.uid ?? "");
+        signal.throwIfAborted();
+        const patched = await this.d.directives.patchAnnotations(directive.metadata.namespace!, directive.metadata.name!,
+          { [BOUNCED_UIDS_ANNOTATION]: JSON.stringify({ cycle, groups }) }, directive.metadata.resourceVersion);
         const podsBounced = [...(directive.status?.podsBounced ?? []).slice(0, step.index)];
         podsBounced[step.index] = { bouncedPods: step.pods };
-        signal.throwIfAborted();
-        await this.d.directives.replaceStatus({ ...directive, status: { podsBounced } });
+        await this.d.directives.replaceStatus({ ...patched, status: { podsBounced } });
         return requeueNow;
       }
       case "restart":
@@ -259,6 +269,17 @@ export class PodBouncerReconciler implements Reconciler {
     } catch (err) {
       this.d.log.warn("could not report bounce progress", { namespace, name, error: errorMessage(err) });
     }
+  }
+}
+
+/** The uids recorded per selector for this cycle ([] groups when none or another cycle's). */
+function readBouncedUids(directive: PodBounceDirective, cycle: string): (string[] | undefined)[] {
+  try {
+    const parsed = JSON.parse(directive.metadata.annotations?.[BOUNCED_UIDS_ANNOTATION] ?? "") as { cycle?: string; groups?: unknown };
+    if (parsed.cycle !== cycle || !Array.isArray(parsed.groups)) return [];
+    return parsed.groups.map((g) => (Array.isArray(g) && g.every((u) => typeof u === "string") ? (g as string[]) : undefined));
+  } catch {
+    return [];
   }
 }
 
