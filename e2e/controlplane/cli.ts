@@ -6,7 +6,7 @@ async function main(): Promise<void> {
   const log = (m: string): void => void process.stderr.write(`[controlplane] ${m}\n`);
   // Our own handlers: the launcher's default signal handling kills components abruptly, while a
   // listener here makes it leave shutdown to us (a graceful stop() that also removes the data dir).
-  let stopRequested: NodeJS.Signals | undefined;
+  let stopRequested: string | undefined;
   let wake: () => void = () => {};
   const onSignal = (sig: NodeJS.Signals): void => {
     stopRequested ??= sig;
@@ -16,6 +16,15 @@ async function main(): Promise<void> {
   process.on("SIGTERM", onSignal);
 
   const cp = await startControlPlane({ log, keepDataDir: process.env.CERT_AGENT_KEEP_DATA_DIR === "1" });
+  // A component that exits on its own has been reported (with its log tail) through `log`; a control
+  // plane missing a component is no use, so stop the rest and fail. Ctrl-C also reaches the components
+  // directly (same process group): exits after a stop request are expected.
+  cp.onComponentExit((failure) => {
+    if (stopRequested !== undefined) return;
+    stopRequested = `${failure.component} ${failure.status}`;
+    process.exitCode = 1;
+    wake();
+  });
   process.stdout.write(
     `kubeconfig: ${cp.kubeconfigPath}\n` +
       `server: ${cp.server}\n` +

@@ -4,25 +4,32 @@ import * as k8s from "@kubernetes/client-node";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startControlPlane, type ControlPlane } from "./controlplane";
+import { ComponentExitedError, EXIT_LOG_TAIL_LINES, startControlPlane, type ControlPlane } from "./controlplane";
+import { recordComponentExits } from "./jest-global-setup";
 import { isAlive } from "./proc";
-import { describeWithControlPlane } from "./testenv";
+import {
+  assertSharedControlPlaneRunning,
+  describeWithControlPlane,
+  eventually,
+  FAILURE_FILE_ENV,
+  sharedControlPlaneFailure,
+} from "./testenv";
 
 jest.setTimeout(120_000);
 
-async function eventually<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** Resolves with the next component exit cp reports; rejects if none comes within ms. */
+function nextComponentExit(cp: ControlPlane, ms: number): Promise<ComponentExitedError> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      forget();
+      reject(new Error(`no component exit reported within ${ms} ms`));
+    }, ms);
+    const forget = cp.onComponentExit((failure) => {
+      clearTimeout(timer);
+      forget();
+      resolve(failure);
+    });
+  });
 }
 
 function apiErrorCode(e: unknown): number | undefined {
@@ -101,6 +108,8 @@ describeWithControlPlane("startControlPlane", () => {
     // Same client, same kubeconfig: the CA and client certificate still verify.
     const got = await core.readNamespacedConfigMap({ namespace: ns, name: "hello" });
     expect(got.data).toEqual({ k: "v" });
+    // Asked for: not a failure.
+    expect(cp.failure).toBeUndefined();
   });
 
   test("compactEtcd makes a watch from an older resourceVersion fail with 410 Gone", async () => {
@@ -160,7 +169,10 @@ describeWithControlPlane("startControlPlane", () => {
       },
     });
     // The RBAC authorizer reads bindings from an informer: allow it a moment to see the new one.
-    const list = await eventually(() => saCore.listNamespacedConfigMap({ namespace: ns }), "the RoleBinding to apply", 20_000);
+    const list = await eventually("the RoleBinding to apply", () => saCore.listNamespacedConfigMap({ namespace: ns }), {
+      timeoutMs: 20_000,
+      controlPlane: cp,
+    });
     expect(list.items.map((c) => c.metadata?.name)).toContain("hello");
     // Still only what the Role grants.
     await expect(saCore.deleteNamespacedConfigMap({ namespace: ns, name: "hello" })).rejects.toMatchObject({ code: 403 });
@@ -181,12 +193,13 @@ describeWithControlPlane("startControlPlane", () => {
     });
     await core.deleteNamespacedConfigMap({ namespace: ns, name: "owner" });
     await eventually(
+      "the dependent ConfigMap to be garbage-collected",
       () =>
         core.readNamespacedConfigMap({ namespace: ns, name: "dependent" }).then(
           () => undefined,
           (e: unknown) => (apiErrorCode(e) === 404 ? true : undefined),
         ),
-      "the dependent ConfigMap to be garbage-collected",
+      { controlPlane: cp },
     );
   });
 
@@ -195,12 +208,13 @@ describeWithControlPlane("startControlPlane", () => {
     await core.createNamespacedConfigMap({ namespace: "doomed", body: { metadata: { name: "x" } } });
     await core.deleteNamespace({ name: "doomed" });
     await eventually(
+      "namespace doomed to disappear",
       () =>
         core.readNamespace({ name: "doomed" }).then(
           () => undefined,
           (e: unknown) => (apiErrorCode(e) === 404 ? true : undefined),
         ),
-      "namespace doomed to disappear",
+      { controlPlane: cp },
     );
   });
 
@@ -240,5 +254,85 @@ describeWithControlPlane("startControlPlane", () => {
     expect(cp.pids()).toEqual({ etcd: undefined, apiServer: undefined, controllerManager: undefined });
     expect(fs.existsSync(cp.dataDir)).toBe(false);
     await cp.stop();
+    expect(cp.failure).toBeUndefined();
+  });
+});
+
+describeWithControlPlane("a control plane whose component exits", () => {
+  let cp: ControlPlane;
+  let failureFile: string;
+  let reported: ComponentExitedError;
+  const envBefore = process.env[FAILURE_FILE_ENV];
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ crdDir: false });
+    // Wired as the Jest global setup wires the shared control plane, so testenv's helpers can be
+    // pointed at this one.
+    failureFile = recordComponentExits(cp, path.join(cp.dataDir, "component-exit.txt"));
+  });
+
+  afterAll(async () => {
+    if (envBefore === undefined) delete process.env[FAILURE_FILE_ENV];
+    else process.env[FAILURE_FILE_ENV] = envBefore;
+    await cp?.stop();
+  });
+
+  // The flake's cause: kube-controller-manager gives up and exits (code 1, "Error building controller
+  // context ... failed to wait for apiserver being healthy") when the API server is unhealthy for
+  // 10 s before its controllers are built. start() used to return before that point, so an API
+  // server restart right after it (slow on a busy machine) could kill it. start() now waits for it.
+  test("kube-controller-manager outlives an API server that is down for longer than its 10 s start-up allowance", async () => {
+    const pid = cp.pids().controllerManager;
+    await cp.stopApiServer();
+    // A deliberate outage of a fixed length (longer than kube-controller-manager's 10 s), not a wait
+    // for something; an exit meanwhile makes startApiServer() reject at once with its log tail.
+    await new Promise((r) => setTimeout(r, 11_000));
+    await cp.startApiServer();
+    expect(cp.failure).toBeUndefined();
+    expect(cp.pids().controllerManager).toBe(pid);
+  });
+
+  test("a component that exits is reported at once with its log tail", async () => {
+    const pid = cp.pids().controllerManager!;
+    const log = path.join(cp.dataDir, "kube-controller-manager.log");
+    expect(cp.failure).toBeUndefined();
+
+    const report = nextComponentExit(cp, 3_000); // the bound: rejects unless reported within 3 s
+    process.kill(pid, "SIGKILL");
+    reported = await report;
+
+    expect(reported).toBeInstanceOf(ComponentExitedError);
+    expect(reported.component).toBe("kube-controller-manager");
+    expect(reported.signal).toBe("SIGKILL");
+    expect(reported.code).toBeNull();
+    expect(reported.logFile).toBe(log);
+    // Exactly the last lines of its log (which no longer changes), klog lines of its own among them.
+    const lines = fs.readFileSync(log, "utf8").trimEnd().split("\n");
+    expect(reported.logTail).toBe(lines.slice(-EXIT_LOG_TAIL_LINES).join("\n"));
+    expect(reported.logTail).toMatch(/^[IWE]\d{4} /m);
+    expect(reported.message).toMatch(/^kube-controller-manager killed by SIGKILL; \S+kube-controller-manager\.log ends with:\n/);
+    expect(reported.message.endsWith(reported.logTail)).toBe(true);
+    // The same report stays on the control plane; the other components keep running.
+    expect(cp.failure).toBe(reported);
+    expect(cp.pids().controllerManager).toBeUndefined();
+    expect(isAlive(cp.pids().apiServer!)).toBe(true);
+    expect(isAlive(cp.pids().etcd!)).toBe(true);
+  });
+
+  test("waits fail at once with that report instead of timing out", async () => {
+    expect(reported).toBeDefined();
+    const started = Date.now();
+    const waiting = eventually("something that never happens", async () => undefined, { controlPlane: cp });
+    await expect(waiting).rejects.toThrow(/^gave up waiting for something that never happens: kube-controller-manager killed by SIGKILL/);
+    await expect(waiting).rejects.toThrow(reported.logTail);
+    expect(Date.now() - started).toBeLessThan(1_000);
+
+    // Across processes, as Jest workers see the shared control plane: the report is in the file.
+    expect(fs.readFileSync(failureFile, "utf8")).toBe(reported.message);
+    process.env[FAILURE_FILE_ENV] = failureFile;
+    expect(sharedControlPlaneFailure()).toBe(reported.message);
+    expect(() => assertSharedControlPlaneRunning()).toThrow(/kube-controller-manager killed by SIGKILL/);
+    await expect(eventually("something that never happens", async () => undefined)).rejects.toThrow(reported.message);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });

@@ -13,7 +13,7 @@ import { writeKubeconfig } from "./kubeconfig";
 import { DATA_DIR_PREFIX, sweepStaleDataDirs, writePidfile } from "./pidfile";
 import { generatePki, type Pki } from "./pki";
 import { freePorts } from "./ports";
-import { Component, onAbnormalExit } from "./proc";
+import { Component, onAbnormalExit, type ExitInfo } from "./proc";
 import { repoRoot } from "./repo";
 
 export type { KubectlOptions };
@@ -50,6 +50,8 @@ export interface StartTimings {
   prepared: number;
   etcdReady: number;
   apiServerReady: number;
+  /** kube-controller-manager's controllers built and running (0 without it). */
+  controllerManagerReady: number;
   crdsReady: number;
   total: number;
 }
@@ -58,6 +60,31 @@ export interface ControlPlanePids {
   etcd?: number;
   apiServer?: number;
   controllerManager?: number;
+}
+
+/** How many log lines a ComponentExitedError carries. */
+export const EXIT_LOG_TAIL_LINES = 40;
+
+/** A component ended while the control plane was running, without stop() or stopApiServer() having
+ * asked for it. The message names it, says how it ended and ends with the tail of its log. */
+export class ComponentExitedError extends Error {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** "exited with code 1", "killed by SIGKILL", ... */
+  readonly status: string;
+
+  constructor(
+    readonly component: string,
+    exit: ExitInfo,
+    readonly logFile: string,
+    readonly logTail: string,
+  ) {
+    super(`${component} ${exit.status}; ${logFile} ends with:\n${logTail}`);
+    this.name = "ComponentExitedError";
+    this.code = exit.code;
+    this.signal = exit.signal;
+    this.status = exit.status;
+  }
 }
 
 export interface ServiceAccountKubeconfigOptions {
@@ -81,11 +108,18 @@ export interface ControlPlane {
   readonly timings: StartTimings;
   /** PIDs of the components currently running. */
   pids(): ControlPlanePids;
+  /** The first component that exited on its own (crashed, gave up, was killed by someone else), or
+   * undefined while every component runs. Exits asked for by stop() or stopApiServer() do not count. */
+  readonly failure: ComponentExitedError | undefined;
+  /** Calls listener as soon as a component exits on its own (the moment the child's exit is seen),
+   * with its name, exit code or signal and log tail. Returns a function that removes the listener. */
+  onComponentExit(listener: (failure: ComponentExitedError) => void): () => void;
   /** Stops every component (SIGTERM, SIGKILL after a timeout) and removes dataDir. Idempotent. */
   stop(): Promise<void>;
   /** Stops only kube-apiserver; etcd keeps the data. */
   stopApiServer(): Promise<void>;
-  /** Starts kube-apiserver again on the same port with the same certs and etcd; resolves once ready. */
+  /** Starts kube-apiserver again on the same port with the same certs and etcd; resolves once ready,
+   * rejects with `failure` as soon as any component has exited on its own. */
   startApiServer(): Promise<void>;
   /** Compacts etcd to its current revision (physically); returns the compaction revision. Watches
    * from any resourceVersion older than the newest then fail with 410 Gone (reason Expired). */
@@ -123,7 +157,8 @@ class LocalControlPlane implements ControlPlane {
   server = "";
   caPem = "";
   etcdUrl = "";
-  timings: StartTimings = { prepared: 0, etcdReady: 0, apiServerReady: 0, crdsReady: 0, total: 0 };
+  timings: StartTimings = { prepared: 0, etcdReady: 0, apiServerReady: 0, controllerManagerReady: 0, crdsReady: 0, total: 0 };
+  failure: ComponentExitedError | undefined;
 
   private readonly log: (message: string) => void;
   private readonly timeoutMs: number;
@@ -133,6 +168,10 @@ class LocalControlPlane implements ControlPlane {
   private apiServer: Component | undefined;
   private controllerManager: Component | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly exitListeners = new Set<(failure: ComponentExitedError) => void>();
+  /** Rejects with the first failure; only ever raced against, so it never goes unhandled. */
+  private readonly failed: Promise<never>;
+  private rejectFailed: (failure: ComponentExitedError) => void = () => {};
   private readonly forgetExitCleanup: () => void;
 
   constructor(private readonly opts: ControlPlaneOptions) {
@@ -143,13 +182,24 @@ class LocalControlPlane implements ControlPlane {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), DATA_DIR_PREFIX));
     this.kubeconfigPath = path.join(this.dataDir, "admin.kubeconfig");
     writePidfile(this.dataDir, {});
+    this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
+    this.failed.catch(() => {});
     const dataDir = this.dataDir;
     this.forgetExitCleanup = onAbnormalExit(() => {
       if (!opts.keepDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     });
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    return this.unlessFailed(this.startComponents());
+  }
+
+  /** p, or the failure as soon as any component exits, whatever step p is at. */
+  private unlessFailed<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.failed]);
+  }
+
+  private async startComponents(): Promise<void> {
     const t0 = Date.now();
     const since = (): number => Date.now() - t0;
     // Independent preparations run together: finding (or building) binaries, PKI, ports.
@@ -167,15 +217,18 @@ class LocalControlPlane implements ControlPlane {
     this.tls = { ca: pki.servingCa.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
     this.server = `https://127.0.0.1:${apiPort}`;
     this.etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    const component = (name: string, args: string[]): Component =>
-      new Component({
+    const component = (name: string, args: string[]): Component => {
+      const c: Component = new Component({
         name,
         bin: path.join(binDir, name),
         args,
         logFile: path.join(this.dataDir, `${name}.log`),
         cwd: this.dataDir,
         onPidChange: () => writePidfile(this.dataDir, this.pidRecord()),
+        onUnexpectedExit: (exit) => this.componentExited(c, exit),
       });
+      return c;
+    };
 
     this.etcd = component("etcd", etcdArgs(path.join(this.dataDir, "etcd"), etcdClientPort!, etcdPeerPort!));
     this.etcd.start();
@@ -195,17 +248,26 @@ class LocalControlPlane implements ControlPlane {
 
     const crdDir = this.opts.crdDir === undefined ? defaultCrdDir() : this.opts.crdDir;
     const crds = crdDir === false ? Promise.resolve([]) : this.installCrds(crdDir);
+    let controllerManagerReady = Promise.resolve();
     if (this.opts.controllerManager !== false) {
-      this.controllerManager = component("kube-controller-manager", this.controllerManagerArgs(kcmPort!));
-      this.controllerManager.start();
+      // Waited for, not just started: until its controllers are built, kube-controller-manager
+      // exits (code 1) if the API server is unhealthy for 10 s ("Error building controller
+      // context"), and a test restarting the API server on a busy machine caused exactly that.
+      const kcm = component("kube-controller-manager", this.controllerManagerArgs(kcmPort!));
+      this.controllerManager = kcm;
+      kcm.start();
+      controllerManagerReady = this.waitReady(kcm, () => this.controllersRunning(kcmPort!)).then(() => {
+        this.timings.controllerManagerReady = since();
+      });
     }
-    const installed = await crds;
+    const [installed] = await Promise.all([crds, controllerManagerReady]);
     this.timings.crdsReady = since();
     this.timings.total = since();
     this.log(
       `control plane ready at ${this.server} in ${this.timings.total}ms ` +
         `(prepared ${this.timings.prepared}ms, etcd ${this.timings.etcdReady}ms, ` +
-        `kube-apiserver ${this.timings.apiServerReady}ms, ${installed.length} CRDs ${this.timings.crdsReady}ms); ` +
+        `kube-apiserver ${this.timings.apiServerReady}ms, kube-controller-manager ${this.timings.controllerManagerReady}ms, ` +
+        `${installed.length} CRDs ${this.timings.crdsReady}ms); ` +
         `KUBECONFIG=${this.kubeconfigPath}`,
     );
   }
@@ -251,7 +313,10 @@ class LocalControlPlane implements ControlPlane {
       `--kubeconfig=${kubeconfig}`,
       "--bind-address=127.0.0.1",
       `--secure-port=${port}`,
-      `--cert-dir=${path.join(this.dataDir, "controller-manager-certs")}`,
+      // The API server's certificate (for 127.0.0.1, from our serving CA) rather than one it makes
+      // up itself: then its /healthz verifies like the API server's, and it skips a key generation.
+      `--tls-cert-file=${this.pki!.serving.certFile}`,
+      `--tls-private-key-file=${this.pki!.serving.keyFile}`,
       `--controllers=${(this.opts.controllers ?? ["garbagecollector", "namespace", "serviceaccount"]).join(",")}`,
       "--use-service-account-credentials=false",
       "--leader-elect=false",
@@ -274,6 +339,28 @@ class LocalControlPlane implements ControlPlane {
     }
   }
 
+  /** True once kube-controller-manager has built its controllers: its /healthz then lists a check
+   * per controller. Before that it is still waiting for (at most 10 s of) a healthy API server. */
+  private async controllersRunning(port: number): Promise<boolean> {
+    const res = await request(`https://127.0.0.1:${port}/healthz?verbose`, { tls: { ca: this.caPem } });
+    return res.status === 200 && /^\[\+\]\S+-controller ok$/m.test(res.body);
+  }
+
+  /** Runs from the child's exit event: records the first failure and tells every listener at once. */
+  private componentExited(c: Component, exit: ExitInfo): void {
+    if (this.stopping) return; // stop() is ending everything anyway
+    const failure = new ComponentExitedError(c.spec.name, exit, c.spec.logFile, c.logTail(EXIT_LOG_TAIL_LINES));
+    this.failure ??= failure;
+    this.rejectFailed(failure);
+    this.log(failure.message);
+    for (const listener of [...this.exitListeners]) listener(failure);
+  }
+
+  onComponentExit(listener: (failure: ComponentExitedError) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
   private pidRecord(): Record<string, number | undefined> {
     return { etcd: this.etcd?.pid, "kube-apiserver": this.apiServer?.pid, "kube-controller-manager": this.controllerManager?.pid };
   }
@@ -290,7 +377,7 @@ class LocalControlPlane implements ControlPlane {
     if (!this.apiServer) throw new Error("control plane not started");
     if (this.stopping) throw new Error("control plane stopped");
     this.apiServer.start();
-    await this.waitReady(this.apiServer, async () => (await request(`${this.server}/readyz`, { tls: this.tls })).status === 200);
+    await this.unlessFailed(this.waitReady(this.apiServer, async () => (await request(`${this.server}/readyz`, { tls: this.tls })).status === 200));
   }
 
   compactEtcd(): Promise<number> {

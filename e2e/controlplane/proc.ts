@@ -82,6 +82,17 @@ export interface ComponentSpec {
   cwd?: string;
   /** Called whenever the set of running PIDs changes (the launcher rewrites its pidfile). */
   onPidChange?: () => void;
+  /** Called as soon as the process ends without stop() having been asked for (crash, fatal error,
+   * killed by someone else), with how it ended. */
+  onUnexpectedExit?: (exit: ExitInfo) => void;
+}
+
+export interface ExitInfo {
+  /** Exit code, or null when a signal ended it (or it never started). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** "exited with code 1", "killed by SIGKILL" or "failed to start: ..." */
+  status: string;
 }
 
 /** One long-running binary that can be started, stopped and started again with the same arguments. */
@@ -89,6 +100,7 @@ export class Component {
   private child: ChildProcess | undefined;
   private exit: Promise<void> | undefined;
   private exitStatus: string | undefined;
+  private stopRequested = false;
 
   constructor(readonly spec: ComponentSpec) {}
 
@@ -115,19 +127,26 @@ export class Component {
     }
     this.child = child;
     this.exitStatus = undefined;
+    this.stopRequested = false;
     const pid = child.pid;
     if (pid !== undefined) live.add(pid);
     this.exit = new Promise<void>((resolve) => {
-      const done = (status: string): void => {
+      let ended = false;
+      const done = (exit: ExitInfo): void => {
+        if (ended) return; // 'error' and 'exit' can both fire
+        ended = true;
         if (pid !== undefined) live.delete(pid);
         if (this.child === child) {
-          this.exitStatus = status;
+          this.exitStatus = exit.status;
           this.spec.onPidChange?.();
+          if (!this.stopRequested) this.spec.onUnexpectedExit?.(exit);
         }
         resolve();
       };
-      child.on("error", (err) => done(`failed to start: ${err.message}`));
-      child.on("exit", (code, signal) => done(signal ? `killed by ${signal}` : `exited with code ${code}`));
+      child.on("error", (err) => done({ code: null, signal: null, status: `failed to start: ${err.message}` }));
+      child.on("exit", (code, signal) =>
+        done({ code, signal, status: signal ? `killed by ${signal}` : `exited with code ${code}` }),
+      );
     });
     this.spec.onPidChange?.();
   }
@@ -136,6 +155,7 @@ export class Component {
   async stop(timeoutMs = 5000): Promise<void> {
     const child = this.child;
     if (!child || this.exitStatus !== undefined || !this.exit) return;
+    this.stopRequested = true;
     child.kill("SIGTERM");
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {

@@ -2,10 +2,12 @@
 // (see jest-global-setup.ts). Each test file works in namespaces of its own.
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import type { ControlPlane } from "./controlplane";
 import { runKubectl, type KubectlOptions } from "./kubectl";
-import { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV } from "./testenv-names";
+import { FAILURE_FILE_ENV, KUBECONFIG_ENV, NO_CONTROLPLANE_ENV } from "./testenv-names";
 
-export { KUBECONFIG_ENV, NO_CONTROLPLANE_ENV };
+export { FAILURE_FILE_ENV, KUBECONFIG_ENV, NO_CONTROLPLANE_ENV };
 
 /** True when the global setup was told to start no control plane (CERT_AGENT_NO_CONTROLPLANE=1). */
 export function controlPlaneDisabled(): boolean {
@@ -15,8 +17,61 @@ export function controlPlaneDisabled(): boolean {
 /** `describe`, or `describe.skip` when CERT_AGENT_NO_CONTROLPLANE=1 asked for a unit-only run. */
 export const describeWithControlPlane: jest.Describe = controlPlaneDisabled() ? describe.skip : describe;
 
-/** Path of the shared control plane's admin kubeconfig. */
+/** The report of a shared control plane component that exited during this run (its name, how it
+ * ended and its log tail), or undefined while all of them run. */
+export function sharedControlPlaneFailure(): string | undefined {
+  const file = process.env[FAILURE_FILE_ENV];
+  if (!file) return undefined;
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined; // no report: nothing exited
+  }
+}
+
+/** Throws the report of a shared control plane component that exited, if one did. */
+export function assertSharedControlPlaneRunning(): void {
+  const report = sharedControlPlaneFailure();
+  if (report !== undefined) throw new Error(`the shared control plane is broken: ${report}`);
+}
+
+export interface EventuallyOptions {
+  /** Default 60 s. */
+  timeoutMs?: number;
+  /** Pause between attempts. Default 200 ms. */
+  intervalMs?: number;
+  /** Whose components to watch. Default: the shared control plane. */
+  controlPlane?: Pick<ControlPlane, "failure">;
+}
+
+/** Calls fn until it returns something other than undefined (a throw counts as "not yet") and returns
+ * that. Fails at once, with the component's log tail, when a control plane component has exited:
+ * what is awaited would then never happen, and a timeout would hide why. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, opts: EventuallyOptions = {}): Promise<T> {
+  const { timeoutMs = 60_000, intervalMs = 200 } = opts;
+  const failure = (): string | undefined =>
+    opts.controlPlane ? opts.controlPlane.failure?.message : sharedControlPlaneFailure();
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const broken = failure();
+    if (broken !== undefined) throw new Error(`gave up waiting for ${what}: ${broken}`);
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (last === undefined ? "" : `: ${String(last)}`));
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Path of the shared control plane's admin kubeconfig. Throws if one of its components exited. */
 export function sharedKubeconfigPath(): string {
+  assertSharedControlPlaneRunning();
   const file = process.env[KUBECONFIG_ENV];
   if (!file) {
     throw new Error(
@@ -50,6 +105,7 @@ export interface TestNamespace {
 
 /** Creates a namespace named <prefix>-<random>, unique across test files and runs. */
 export async function createTestNamespace(kc: k8s.KubeConfig, prefix: string): Promise<TestNamespace> {
+  assertSharedControlPlaneRunning();
   // A DNS-1123 label: lowercase alphanumerics and '-', at most 63 characters.
   const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "test";
   const name = `${base}-${randomBytes(4).toString("hex")}`;
