@@ -14,6 +14,7 @@ import { createLogger } from "../shared/controller/logger";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { isNotFound } from "../shared/kube/errors";
 import { AgentOverrides, RunningAgent, startAgent } from "../agent/agent";
+import { assertSharedControlPlaneRunning } from "./controlplane/testenv";
 import { parseConfig } from "../agent/config";
 import { IssuerOptions, ReferenceIssuer } from "./issuer/issuer";
 import { createRootCa } from "./issuer/sign";
@@ -130,6 +131,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
+    // A shared control plane component that died is reported at once, with its log tail.
+    assertSharedControlPlaneRunning();
     try {
       const value = await fn();
       if (value !== undefined && value !== false) return value;
