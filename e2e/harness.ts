@@ -14,7 +14,7 @@ import { createLogger } from "../shared/controller/logger";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { isNotFound } from "../shared/kube/errors";
 import { AgentOverrides, RunningAgent, startAgent } from "../agent/agent";
-import { assertSharedControlPlaneRunning } from "./controlplane/testenv";
+import { assertSharedControlPlaneRunning } from "./controlplane/shared-failure";
 import { parseConfig } from "../agent/config";
 import { IssuerOptions, ReferenceIssuer } from "./issuer/issuer";
 import { createRootCa } from "./issuer/sign";

@@ -2,12 +2,13 @@
 // (see jest-global-setup.ts). Each test file works in namespaces of its own.
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
 import type { ControlPlane } from "./controlplane";
 import { runKubectl, type KubectlOptions } from "./kubectl";
+import { assertSharedControlPlaneRunning, sharedControlPlaneFailure } from "./shared-failure";
 import { FAILURE_FILE_ENV, KUBECONFIG_ENV, NO_CONTROLPLANE_ENV } from "./testenv-names";
 
 export { FAILURE_FILE_ENV, KUBECONFIG_ENV, NO_CONTROLPLANE_ENV };
+export { assertSharedControlPlaneRunning, sharedControlPlaneFailure };
 
 /** True when the global setup was told to start no control plane (CERT_AGENT_NO_CONTROLPLANE=1). */
 export function controlPlaneDisabled(): boolean {
@@ -16,24 +17,6 @@ export function controlPlaneDisabled(): boolean {
 
 /** `describe`, or `describe.skip` when CERT_AGENT_NO_CONTROLPLANE=1 asked for a unit-only run. */
 export const describeWithControlPlane: jest.Describe = controlPlaneDisabled() ? describe.skip : describe;
-
-/** The report of a shared control plane component that exited during this run (its name, how it
- * ended and its log tail), or undefined while all of them run. */
-export function sharedControlPlaneFailure(): string | undefined {
-  const file = process.env[FAILURE_FILE_ENV];
-  if (!file) return undefined;
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined; // no report: nothing exited
-  }
-}
-
-/** Throws the report of a shared control plane component that exited, if one did. */
-export function assertSharedControlPlaneRunning(): void {
-  const report = sharedControlPlaneFailure();
-  if (report !== undefined) throw new Error(`the shared control plane is broken: ${report}`);
-}
 
 export interface EventuallyOptions {
   /** Default 60 s. */
