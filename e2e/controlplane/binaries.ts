@@ -1,11 +1,11 @@
-// Finds kube-apiserver, etcd and kube-controller-manager. build.sh owns building and caching them;
-// it prints the cache directory as its last stdout line (instantly when already built).
+// Finds kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok. build.sh owns building
+// and caching them; it prints the cache directory as its last stdout line (instantly when already built).
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { repoRoot } from "./repo";
 
-export const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
+export const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 export type BinaryName = (typeof BINARIES)[number];
 
 export const BIN_DIR_ENV = "CERT_AGENT_CONTROLPLANE_BIN";

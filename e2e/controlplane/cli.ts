@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const cp = await startControlPlane({ log, keepDataDir: process.env.CERT_AGENT_KEEP_DATA_DIR === "1" });
+  // CERT_AGENT_NODES=3: with fake Nodes (kube-scheduler + KWOK) where Pods run; see nodes.ts.
+  const nodes = process.env.CERT_AGENT_NODES ? Number(process.env.CERT_AGENT_NODES) : undefined;
+  const cp = await startControlPlane({ log, nodes, keepDataDir: process.env.CERT_AGENT_KEEP_DATA_DIR === "1" });
   // A component that exits on its own has been reported (with its log tail) through `log`; a control
   // plane missing a component is no use, so stop the rest and fail. Ctrl-C also reaches the components
   // directly (same process group): exits after a stop request are expected.

@@ -7,6 +7,9 @@ import * as path from "node:path";
 import { resolveBinDir } from "./binaries";
 import { compactToCurrent, etcdArgs, etcdHealthy } from "./etcd";
 import { HttpError, request, requestJson, StopWaiting, waitFor, type TlsClient } from "./http";
+// nodes.ts imports ComponentExitedError from here: a cycle, harmless as both sides only use what
+// they import inside functions, long after both modules have loaded.
+import { POD_CONTROLLERS, startNodes, type Nodes, type NodesOptions } from "./nodes";
 import { installCrds } from "./install-crds";
 import { runKubectl, type KubectlOptions } from "./kubectl";
 import { writeKubeconfig } from "./kubeconfig";
@@ -29,8 +32,12 @@ export interface ControlPlaneOptions {
    * deleted namespaces stay Terminating forever. */
   controllerManager?: boolean;
   /** kube-controller-manager's --controllers. Default garbagecollector, namespace and serviceaccount
-   * (the last creates each namespace's "default" ServiceAccount, without which Pods are rejected). */
+   * (the last creates each namespace's "default" ServiceAccount, without which Pods are rejected),
+   * plus POD_CONTROLLERS (deployment, replicaset, disruption, statefulset, daemonset) with `nodes`. */
   controllers?: string[];
+  /** Fake Nodes where Pods run (nodes.ts: kube-scheduler binds them, KWOK plays the kubelet): a count,
+   * or startNodes options. Default none: no scheduler, Pods stay Pending. Adds about 0.7 s to the start. */
+  nodes?: number | Omit<NodesOptions, "kubeconfigPath" | "dataDir">;
   /** kube-apiserver's watch cache. Default off: with it, watches are served from the API server's
    * memory and compacting etcd would not make an old resourceVersion expire (410) as tests expect. */
   watchCache?: boolean;
@@ -53,6 +60,8 @@ export interface StartTimings {
   /** kube-controller-manager's controllers built and running (0 without it). */
   controllerManagerReady: number;
   crdsReady: number;
+  /** kube-scheduler ready and every Node Ready (0 without nodes); nodes start after the rest. */
+  nodesReady: number;
   total: number;
 }
 
@@ -60,6 +69,8 @@ export interface ControlPlanePids {
   etcd?: number;
   apiServer?: number;
   controllerManager?: number;
+  scheduler?: number;
+  kwok?: number;
 }
 
 /** How many log lines a ComponentExitedError carries. */
@@ -108,6 +119,8 @@ export interface ControlPlane {
   readonly timings: StartTimings;
   /** PIDs of the components currently running. */
   pids(): ControlPlanePids;
+  /** The fake Nodes when started with `nodes`, else undefined. */
+  readonly nodes: Nodes | undefined;
   /** The first component that exited on its own (crashed, gave up, was killed by someone else), or
    * undefined while every component runs. Exits asked for by stop() or stopApiServer() do not count. */
   readonly failure: ComponentExitedError | undefined;
@@ -157,7 +170,7 @@ class LocalControlPlane implements ControlPlane {
   server = "";
   caPem = "";
   etcdUrl = "";
-  timings: StartTimings = { prepared: 0, etcdReady: 0, apiServerReady: 0, controllerManagerReady: 0, crdsReady: 0, total: 0 };
+  timings: StartTimings = { prepared: 0, etcdReady: 0, apiServerReady: 0, controllerManagerReady: 0, crdsReady: 0, nodesReady: 0, total: 0 };
   failure: ComponentExitedError | undefined;
 
   private readonly log: (message: string) => void;
@@ -167,6 +180,8 @@ class LocalControlPlane implements ControlPlane {
   private etcd: Component | undefined;
   private apiServer: Component | undefined;
   private controllerManager: Component | undefined;
+  nodes: Nodes | undefined;
+  private nodePids: { scheduler?: number; kwok?: number } = {};
   private stopping: Promise<void> | undefined;
   private readonly exitListeners = new Set<(failure: ComponentExitedError) => void>();
   /** Rejects with the first failure; only ever raced against, so it never goes unhandled. */
@@ -262,12 +277,34 @@ class LocalControlPlane implements ControlPlane {
     }
     const [installed] = await Promise.all([crds, controllerManagerReady]);
     this.timings.crdsReady = since();
+    if (this.opts.nodes !== undefined) {
+      // After kube-controller-manager: a Deployment created the moment start() resolves is then
+      // handled at once. Their logs go to dataDir; their exits are reported like ours.
+      const n = this.opts.nodes;
+      this.nodes = await startNodes({
+        log: this.opts.log,
+        binDir: this.opts.binDir,
+        startTimeoutMs: this.timeoutMs,
+        deleteNodesOnStop: false, // the whole control plane goes with stop()
+        ...(typeof n === "number" ? { count: n } : n),
+        kubeconfigPath: this.kubeconfigPath,
+        dataDir: this.dataDir,
+        onPidChange: (pids) => {
+          this.nodePids = pids;
+          writePidfile(this.dataDir, this.pidRecord());
+        },
+      });
+      this.nodes.onComponentExit((failure) => this.recordFailure(failure, false)); // nodes.ts logged it
+      this.timings.nodesReady = since();
+    }
     this.timings.total = since();
     this.log(
       `control plane ready at ${this.server} in ${this.timings.total}ms ` +
         `(prepared ${this.timings.prepared}ms, etcd ${this.timings.etcdReady}ms, ` +
         `kube-apiserver ${this.timings.apiServerReady}ms, kube-controller-manager ${this.timings.controllerManagerReady}ms, ` +
-        `${installed.length} CRDs ${this.timings.crdsReady}ms); ` +
+        `${installed.length} CRDs ${this.timings.crdsReady}ms` +
+        (this.nodes ? `, ${this.nodes.names.length} nodes ${this.timings.nodesReady}ms` : "") +
+        "); " +
         `KUBECONFIG=${this.kubeconfigPath}`,
     );
   }
@@ -317,7 +354,7 @@ class LocalControlPlane implements ControlPlane {
       // up itself: then its /healthz verifies like the API server's, and it skips a key generation.
       `--tls-cert-file=${this.pki!.serving.certFile}`,
       `--tls-private-key-file=${this.pki!.serving.keyFile}`,
-      `--controllers=${(this.opts.controllers ?? ["garbagecollector", "namespace", "serviceaccount"]).join(",")}`,
+      `--controllers=${this.controllers().join(",")}`,
       "--use-service-account-credentials=false",
       "--leader-elect=false",
       "--profiling=false",
@@ -339,6 +376,12 @@ class LocalControlPlane implements ControlPlane {
     }
   }
 
+  private controllers(): string[] {
+    const controllers = [...(this.opts.controllers ?? ["garbagecollector", "namespace", "serviceaccount"])];
+    if (this.opts.nodes !== undefined) for (const c of POD_CONTROLLERS) if (!controllers.includes(c)) controllers.push(c);
+    return controllers;
+  }
+
   /** True once kube-controller-manager has built its controllers: its /healthz then lists a check
    * per controller. Before that it is still waiting for (at most 10 s of) a healthy API server. */
   private async controllersRunning(port: number): Promise<boolean> {
@@ -349,10 +392,15 @@ class LocalControlPlane implements ControlPlane {
   /** Runs from the child's exit event: records the first failure and tells every listener at once. */
   private componentExited(c: Component, exit: ExitInfo): void {
     if (this.stopping) return; // stop() is ending everything anyway
-    const failure = new ComponentExitedError(c.spec.name, exit, c.spec.logFile, c.logTail(EXIT_LOG_TAIL_LINES));
+    this.recordFailure(new ComponentExitedError(c.spec.name, exit, c.spec.logFile, c.logTail(EXIT_LOG_TAIL_LINES)));
+  }
+
+  /** Records the first failure and tells every listener at once. */
+  private recordFailure(failure: ComponentExitedError, log = true): void {
+    if (this.stopping) return;
     this.failure ??= failure;
     this.rejectFailed(failure);
-    this.log(failure.message);
+    if (log) this.log(failure.message);
     for (const listener of [...this.exitListeners]) listener(failure);
   }
 
@@ -362,11 +410,17 @@ class LocalControlPlane implements ControlPlane {
   }
 
   private pidRecord(): Record<string, number | undefined> {
-    return { etcd: this.etcd?.pid, "kube-apiserver": this.apiServer?.pid, "kube-controller-manager": this.controllerManager?.pid };
+    return {
+      etcd: this.etcd?.pid,
+      "kube-apiserver": this.apiServer?.pid,
+      "kube-controller-manager": this.controllerManager?.pid,
+      "kube-scheduler": this.nodePids.scheduler,
+      kwok: this.nodePids.kwok,
+    };
   }
 
   pids(): ControlPlanePids {
-    return { etcd: this.etcd?.pid, apiServer: this.apiServer?.pid, controllerManager: this.controllerManager?.pid };
+    return { etcd: this.etcd?.pid, apiServer: this.apiServer?.pid, controllerManager: this.controllerManager?.pid, ...this.nodes?.pids() };
   }
 
   async stopApiServer(): Promise<void> {
@@ -427,6 +481,7 @@ class LocalControlPlane implements ControlPlane {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       // Reverse start order: nothing should see its dependency vanish while it is still working.
+      await this.nodes?.stop();
       await this.controllerManager?.stop();
       await this.apiServer?.stop();
       await this.etcd?.stop();

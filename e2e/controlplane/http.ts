@@ -17,7 +17,14 @@ export interface HttpResult {
 
 export function request(
   url: string,
-  opts: { method?: string; body?: unknown; tls?: TlsClient; timeoutMs?: number } = {},
+  opts: {
+    method?: string;
+    body?: unknown;
+    /** Default application/json; a PATCH names its patch type here (e.g. application/merge-patch+json). */
+    contentType?: string;
+    tls?: TlsClient;
+    timeoutMs?: number;
+  } = {},
 ): Promise<HttpResult> {
   const u = new URL(url);
   if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost") {
@@ -31,7 +38,10 @@ export function request(
       u,
       {
         method: opts.method ?? (payload === undefined ? "GET" : "POST"),
-        headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        headers:
+          payload === undefined
+            ? {}
+            : { "content-type": opts.contentType ?? "application/json", "content-length": Buffer.byteLength(payload) },
         agent: false, // no pooled sockets left behind to keep the event loop (or a stopped server) busy
         timeout: opts.timeoutMs ?? 10_000,
         ...(opts.tls ?? {}),
