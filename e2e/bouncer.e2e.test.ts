@@ -2,12 +2,12 @@
 // kube-controller-manager's Deployment/ReplicaSet controllers): istiod, a gateway and a workload
 // Deployment restarted in order, the gateway only once its istio-ca-root-cert ConfigMap holds the new
 // root (the test plays istiod and writes it late), for each strategy.
-import { AppsV1Api, KubeConfig, V1Deployment } from "@kubernetes/client-node";
+import { AppsV1Api, KubeConfig, PolicyV1Api, V1Deployment } from "@kubernetes/client-node";
 import { KEY_ALGORITHM_ANNOTATION } from "../agent/constants";
 import { podBounceDirective } from "../shared/api/builders";
 import { PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
-import { ControlPlaneWithNodes, startControlPlaneWithNodes } from "./controlplane/nodes";
+import { ControlPlaneWithNodes, READY_DELAY_ANNOTATION, startControlPlaneWithNodes } from "./controlplane/nodes";
 import { describeWithControlPlane } from "./controlplane/testenv";
 import {
   Clients,
@@ -28,13 +28,13 @@ import { ReferenceIssuer } from "./issuer/issuer";
 
 jest.setTimeout(240_000);
 
-function deployment(name: string, replicas: number): V1Deployment {
+function deployment(name: string, replicas: number, annotations: Record<string, string> = {}): V1Deployment {
   return {
     metadata: { name },
     spec: {
       replicas,
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "main", image: "fake.invalid/none" }] } },
+      template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: "main", image: "fake.invalid/none" }] } },
     },
   };
 }
@@ -60,6 +60,50 @@ describeWithControlPlane("pod bouncer on nodes", () => {
   const readyPods = async (namespace: string, app: string) =>
     (await c.core.listNamespacedPod({ namespace, labelSelector: `app=${app}` })).items
       .filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"));
+
+  it("evict: a PodDisruptionBudget-blocked eviction is retried and proceeds, waitForReplicas waits for slow replacements, and a second cycle bounces again", async () => {
+    const ns = await createNamespace(c, "bounce-pdb");
+    await createSigningSecret(c, ns);
+    // Replacements take 2 s to become Ready; the PDB lets one of the two go at a time.
+    await apps.createNamespacedDeployment({ namespace: ns, body: deployment("istiod", 2, { [READY_DELAY_ANNOTATION]: "2s" }) });
+    await kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({ namespace: ns, body: {
+      metadata: { name: "istiod" }, spec: { minAvailable: 1, selector: { matchLabels: { app: "istiod" } } },
+    } });
+    await waitFor("istiod ready", async () => (await readyPods(ns, "istiod")).length === 2 || undefined, 60_000);
+    await directives.create(ns, podBounceDirective("istio", ns, [{ namespace: ns, labels: { app: "istiod" }, waitForReplicas: 2 }]));
+    const issuer = await startIssuer(kc, ns);
+    const agent = await startInProcessAgent(kc, ["--namespace", ns, "--bounce-strategy", "evict"]);
+    const bounceLines = () => agent.logs().split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.message === "bounce").map((l) => `${l.reason}: ${l.detail}`);
+    try {
+      await c.issued.create(ns, newIssuedCertificate(ns, "mesh-ca", {
+        annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
+        podBounceDirective: { name: "istio", namespace: ns },
+      }));
+      await waitForState(c, ns, "mesh-ca", "FINISHED", 120_000);
+      const first = bounceLines();
+      expect(first.some((l) => /blocked by a PodDisruptionBudget; retrying/.test(l))).toBe(true);
+      expect(first.some((l) => /[01] of 2 replacement pods Ready/.test(l))).toBe(true);
+      expect(first.filter((l) => l.startsWith("PodsRestarted")).join("\n")).toMatch(/Pod\/istiod-/);
+      const afterFirst = (await readyPods(ns, "istiod")).map((p) => p.metadata!.uid!);
+      expect(afterFirst).toHaveLength(2);
+
+      // A new issuance (a spec change) is a new cycle: podsBounced is reset and istiod restarts again.
+      const ic = (await c.issued.get(ns, "mesh-ca"))!;
+      ic.spec!.certOptions = { ...ic.spec!.certOptions, ttlDays: 30 };
+      await c.issued.replace(ic);
+      await waitFor("the second cycle to finish", async () => {
+        const now = await c.issued.get(ns, "mesh-ca");
+        return now?.status?.state === "FINISHED" && now.status.observedGeneration === 2 ? now : undefined;
+      }, 120_000);
+      const pods = await readyPods(ns, "istiod");
+      expect(pods.every((p) => !afterFirst.includes(p.metadata!.uid!))).toBe(true);
+      const directive = (await directives.get(ns, "istio"))!;
+      expect(JSON.parse(directive.metadata.annotations!["cert-agent.io/bounce-progress"])).toMatchObject({ cycle: `${ns}/mesh-ca#2`, outcome: "done" });
+    } finally {
+      await agent.stop();
+      await issuer.stop();
+    }
+  });
 
   it.each(["rollout", "evict", "delete"])("%s: istiod, then the gateway once its root is published, then the workload; each group once", async (strategy) => {
     const ns = await createNamespace(c, `bounce-${strategy}`);
