@@ -1,20 +1,27 @@
-// `npm run demo`: the whole workflow on a laptop in one command. A throw-away control plane, Gloo Mesh's
-// namespaces and signing secret, the reference issuer and the agent; then one IssuedCertificate for
-// istiod, its state transitions and Events as they happen, the final `cacerts` checked twice (shared/pki
-// and the real openssl) and summarised. Everything it starts is stopped again, on success, on failure
-// and on Ctrl-C. Private keys are never printed: only file paths, fingerprints and public facts.
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+// `npm run demo`: the whole workflow on a laptop in one command. A throw-away control plane with three
+// fake (KWOK) nodes, Gloo Mesh's namespaces and signing secret, three Deployments (istiod, a gateway, a
+// workload), a PodBounceDirective naming them, the reference issuer and the agent; then one
+// IssuedCertificate for istiod, its state transitions, the pod bouncer's lines and the Events as they
+// happen (the demo plays istiod: it publishes the new root in istio-ca-root-cert when the bouncer waits
+// for it), the pods replaced in order, the final `cacerts` checked twice (shared/pki and the real
+// openssl) and summarised. `--no-bounce` is the same without nodes, pods or directive. Everything it
+// starts is stopped again, on success, on failure and on Ctrl-C. Private keys are never printed: only
+// file paths, fingerprints and public facts.
+import { AppsV1Api, KubeConfig, type V1Deployment, type V1Pod, Watch } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { startAgent, type RunningAgent } from "../agent/agent";
+import { STRATEGIES, type Strategy } from "../agent/bouncer/plan";
 import { parseConfig } from "../agent/config";
 import { CA_CERT, CA_KEY, CERT_CHAIN, KEY_ALGORITHM_ANNOTATION, ROOT_CERT } from "../agent/constants";
-import { DEFAULT_TARGET_SECRET, ISTIOD_SPIFFE_ID, issuedCertificate } from "../shared/api/builders";
-import { GROUP, ISSUED_CERTIFICATE, type IssuedCertificate, VERSION } from "../shared/api/types";
+import { DEFAULT_TARGET_SECRET, ISTIOD_SPIFFE_ID, issuedCertificate, podBounceDirective } from "../shared/api/builders";
+import { type BounceSelector, GROUP, ISSUED_CERTIFICATE, type IssuedCertificate, POD_BOUNCE_DIRECTIVE, type PodBounceDirective, VERSION } from "../shared/api/types";
 import { createLogger, redactSecrets } from "../shared/controller/logger";
+import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { isNotFound } from "../shared/kube/errors";
 import {
   buildCertChain,
@@ -27,6 +34,7 @@ import {
   verifyIssuedCertificate,
 } from "../shared/pki";
 import { startControlPlane, type ControlPlane } from "./controlplane/controlplane";
+import { startControlPlaneWithNodes, type ControlPlaneWithNodes } from "./controlplane/nodes";
 import { clients, decodeSecret, loadKubeConfig, startIssuer, type Clients } from "./harness";
 import { FAIL_ANNOTATION, type ReferenceIssuer } from "./issuer/issuer";
 import { createRootCa, type RootCa } from "./issuer/sign";
@@ -40,7 +48,38 @@ const TARGET = DEFAULT_TARGET_SECRET;
 const FINISH_TIMEOUT_MS = 120_000;
 /** The status write comes before its Event, so the last Event may arrive a moment after FINISHED. */
 const LAST_EVENT_GRACE_MS = 3_000;
-const USAGE = "usage: npm run demo -- [--out DIR] [--key-algorithm RSA|ECDSA-P256|ECDSA-P384] [--key-size 2048|3072|4096] [--keep-running] [--issuer-fail MESSAGE]";
+/** Deployments Ready, the rollouts' replacements Ready: about a second a pod on KWOK; a minute is plenty. */
+const PODS_TIMEOUT_MS = 60_000;
+const NODE_COUNT = 3;
+const DIRECTIVE = { name: "istio-pods", namespace: MESH_NAMESPACE };
+/** What istiod publishes in every namespace once it runs with the new CA; the gateway waits for it. */
+const ROOT_CONFIGMAP = { name: "istio-ca-root-cert", namespace: ISTIO_NAMESPACE };
+
+interface DemoWorkload {
+  name: string;
+  namespace: string;
+  replicas: number;
+  /** Its selector in the PodBounceDirective (labels app=name are added). */
+  selector: Omit<BounceSelector, "namespace" | "labels">;
+}
+
+/** In the directive's order, which is the bounce order: istiod, then the gateway, then a workload. */
+const WORKLOADS: readonly DemoWorkload[] = [
+  // Two replicas and a surge of one: a rollout restart never leaves the mesh without a Ready istiod.
+  { name: "istiod", namespace: ISTIO_NAMESPACE, replicas: 2, selector: { waitForReplicas: 1 } },
+  {
+    name: "istio-ingressgateway",
+    namespace: ISTIO_NAMESPACE,
+    replicas: 1,
+    selector: {
+      rootCertSync: { secretRef: TARGET, secretKey: ROOT_CERT, configMapRef: ROOT_CONFIGMAP, configMapKey: ROOT_CERT },
+    },
+  },
+  { name: "web", namespace: MESH_NAMESPACE, replicas: 2, selector: {} },
+];
+
+const USAGE = "usage: npm run demo -- [--out DIR] [--key-algorithm RSA|ECDSA-P256|ECDSA-P384] [--key-size 2048|3072|4096] " +
+  "[--bounce-strategy rollout|evict|delete | --no-bounce] [--keep-running] [--issuer-fail MESSAGE]";
 
 interface DemoOptions {
   outDir?: string;
@@ -50,6 +89,8 @@ interface DemoOptions {
   keepRunning: boolean;
   /** Makes the reference issuer refuse the request with this message: shows (and tests) the failure path. */
   issuerFail?: string;
+  /** The agent's --bounce-strategy; undefined with --no-bounce (no nodes, pods or PodBounceDirective). */
+  bounceStrategy?: Strategy;
 }
 
 class UsageError extends Error {}
@@ -74,6 +115,8 @@ function parseDemoArgs(argv: string[]): DemoOptions | "help" {
         "key-algorithm": { type: "string" },
         "keep-running": { type: "boolean" },
         "issuer-fail": { type: "string" },
+        "bounce-strategy": { type: "string" },
+        "no-bounce": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -99,12 +142,18 @@ function parseDemoArgs(argv: string[]): DemoOptions | "help" {
     throw new UsageError(`--key-size is for RSA keys; ${describeKeySpec(keySpec)} has a fixed size`);
   }
   if (values.out !== undefined && values.out.trim() === "") throw new UsageError("--out needs a directory");
+  const strategy = values["bounce-strategy"];
+  if (strategy !== undefined && !(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new UsageError(`--bounce-strategy must be ${STRATEGIES.join(", ")}, got ${JSON.stringify(strategy)}`);
+  }
+  if (strategy !== undefined && values["no-bounce"]) throw new UsageError("--bounce-strategy and --no-bounce exclude each other");
   return {
     outDir: values.out === undefined ? undefined : resolve(values.out),
     keySpec,
     keyAlgorithmAnnotation: values["key-algorithm"] === undefined ? undefined : describeKeySpec(keySpec).replace(/-\d+$/, ""),
     keepRunning: values["keep-running"] === true,
     issuerFail: values["issuer-fail"],
+    bounceStrategy: values["no-bounce"] ? undefined : ((strategy ?? "rollout") as Strategy),
   };
 }
 
@@ -174,6 +223,8 @@ interface SeenEvent {
 interface StateObserver {
   /** Resolves with the FINISHED object; rejects on FAILED or timeout. */
   finished: Promise<IssuedCertificate>;
+  /** Milliseconds after the create when each state was first seen. */
+  reachedAt: Map<string, number>;
   /** Resolves once a matching Event has been printed, or after the grace period. */
   eventSeen(matches: (e: SeenEvent) => boolean, graceMs: number): Promise<void>;
   stop(): void;
@@ -183,8 +234,9 @@ interface StateObserver {
  * Prints each state change and Event of the IssuedCertificate as it happens. Watches give every
  * intermediate state (ISSUED lasts only milliseconds without pods to bounce); a slow poll backs them up in
  * case a watch drops. Both start from a list's resourceVersion, so nothing between list and create is lost.
+ * An Event the agent also logged as a bounce line (printed already, with the same text) is printed short.
  */
-async function observeIssuedCertificate(c: Clients, createdAt: () => number): Promise<StateObserver> {
+async function observeIssuedCertificate(c: Clients, createdAt: () => number, logged: (reason: string, message: string) => boolean): Promise<StateObserver> {
   const watch = new Watch(c.kc);
   let lastRv = 0;
   let lastState = "";
@@ -193,6 +245,7 @@ async function observeIssuedCertificate(c: Clients, createdAt: () => number): Pr
   finished.catch(() => {}); // awaited later; never an unhandled rejection meanwhile
   const seen: SeenEvent[] = [];
   const waiters: { matches: (e: SeenEvent) => boolean; wake: () => void }[] = [];
+  const reachedAt = new Map<string, number>();
 
   const onIssuedCertificate = (ic: IssuedCertificate): void => {
     if (ic.metadata.name !== NAME) return;
@@ -204,7 +257,9 @@ async function observeIssuedCertificate(c: Clients, createdAt: () => number): Pr
     }
     const state = ic.status?.state ?? "";
     if (state === "" || state === lastState) return;
-    say(`  ${(lastState || "(new)").padEnd(9)} -> ${state.padEnd(9)} (t+${createdAt()} ms)`);
+    const t = createdAt();
+    say(`  ${(lastState || "(new)").padEnd(9)} -> ${state.padEnd(9)} (t+${t} ms)`);
+    if (!reachedAt.has(state)) reachedAt.set(state, t);
     lastState = state;
     if (state === "FINISHED" && ic.status?.observedGeneration === ic.metadata.generation) settle?.resolve(ic);
     if (state === "FAILED") settle?.reject(new Error(`IssuedCertificate ${MESH_NAMESPACE}/${NAME} FAILED: ${ic.status?.error ?? "(no error text)"}`));
@@ -216,7 +271,8 @@ async function observeIssuedCertificate(c: Clients, createdAt: () => number): Pr
     if (printedEvents.has(key)) return;
     printedEvents.add(key);
     const repeat = (e.count ?? 1) > 1 ? ` (x${e.count})` : "";
-    say(`      event ${e.type ?? "?"} ${e.reason ?? "?"}: ${redactSecrets(e.message ?? "")}${repeat}`);
+    const text = logged(e.reason ?? "", e.message ?? "") ? " (same as its bounce line)" : `: ${redactSecrets(e.message ?? "")}`;
+    say(`      event ${e.type ?? "?"} ${e.reason ?? "?"}${text}${repeat}`);
     const event = { type: e.type ?? "", reason: e.reason ?? "" };
     seen.push(event);
     for (const w of waiters.filter((w) => w.matches(event))) w.wake();
@@ -243,6 +299,7 @@ async function observeIssuedCertificate(c: Clients, createdAt: () => number): Pr
 
   return {
     finished,
+    reachedAt,
     eventSeen: (matches, graceMs) => new Promise<void>((resolve) => {
       if (seen.some(matches)) return resolve();
       const timer = setTimeout(resolve, graceMs);
@@ -282,20 +339,172 @@ async function warmUpCustomResourceWrites(c: Clients, ic: IssuedCertificate): Pr
   });
 }
 
-async function startLoggedAgent(kc: KubeConfig, logFile: string): Promise<RunningAgent & { logStream: WriteStream }> {
+/** A line the agent logs with message "bounce": the IssuedCertificate reconciler's BounceRequested,
+ * the bouncer's PodsRestarted, BounceWaiting, BounceFailed. Each is an Event on the IssuedCertificate too. */
+interface BounceLine {
+  reason: string;
+  detail: string;
+}
+
+/** The agent's log: every line into the file, the bounce lines to listeners as well (in log order). */
+class AgentLog extends Writable {
+  private partial = "";
+  private readonly bounceListeners = new Set<(line: BounceLine) => void>();
+
+  constructor(private readonly file: WriteStream) {
+    super();
+  }
+
+  onBounce(listener: (line: BounceLine) => void): () => void {
+    this.bounceListeners.add(listener);
+    return () => this.bounceListeners.delete(listener);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    const lines = (this.partial + chunk.toString("utf8")).split("\n");
+    this.partial = lines.pop()!;
+    for (const line of lines) this.parse(line);
+    this.file.write(chunk, done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.file.end(() => done());
+  }
+
+  private parse(line: string): void {
+    let record: { message?: unknown; reason?: unknown; detail?: unknown };
+    try {
+      record = JSON.parse(line) as typeof record;
+    } catch {
+      return;
+    }
+    if (record.message !== "bounce") return;
+    const bounce = { reason: String(record.reason ?? "?"), detail: String(record.detail ?? "") };
+    for (const listener of [...this.bounceListeners]) {
+      try {
+        listener(bounce);
+      } catch {
+        // a listener's problem is the demo's, never the agent's logger's
+      }
+    }
+  }
+}
+
+async function startLoggedAgent(kc: KubeConfig, logFile: string, bounceStrategy: Strategy | undefined): Promise<RunningAgent & { log: AgentLog }> {
   // Probes and metrics off: nothing to scrape here, and fixed ports would clash with a real agent.
-  const config = parseConfig(["--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "info"], {});
+  const config = parseConfig([
+    "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "info",
+    ...(bounceStrategy ? ["--bounce-strategy", bounceStrategy] : []),
+  ], {});
   if (config === "help") throw new Error("unexpected help");
-  const logStream = createWriteStream(logFile, { mode: 0o600 });
-  const agent = await startAgent(config, kc, createLogger(config.logLevel, logStream));
+  const log = new AgentLog(createWriteStream(logFile, { mode: 0o600 }));
+  const agent = await startAgent(config, kc, createLogger(config.logLevel, log));
   return {
     ...agent,
-    logStream,
+    log,
     async stop() {
       await agent.stop();
-      await new Promise<void>((r) => logStream.end(r));
+      await new Promise<void>((r) => log.end(r));
     },
   };
+}
+
+// ---- pods to bounce ------------------------------------------------------------------------------
+
+function deployment(w: DemoWorkload): V1Deployment {
+  return {
+    metadata: { name: w.name, namespace: w.namespace, labels: { app: w.name } },
+    spec: {
+      replicas: w.replicas,
+      selector: { matchLabels: { app: w.name } },
+      // KWOK runs no container: the image is never pulled.
+      template: { metadata: { labels: { app: w.name } }, spec: { containers: [{ name: w.name, image: `demo.invalid/${w.name}:1` }] } },
+    },
+  };
+}
+
+function bounceSelectors(): BounceSelector[] {
+  return WORKLOADS.map((w) => ({ namespace: w.namespace, labels: { app: w.name }, ...w.selector }));
+}
+
+const isReadyPod = (p: V1Pod): boolean =>
+  !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True") === true;
+
+async function podsOf(c: Clients, w: DemoWorkload): Promise<V1Pod[]> {
+  return (await c.core.listNamespacedPod({ namespace: w.namespace, labelSelector: `app=${w.name}` })).items;
+}
+
+/** Polls until fn returns a value; a timeout names what was awaited and the last thing seen. */
+async function pollUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, describeLast: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs / 1000} s (${describeLast()})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Exactly `replicas` pods, all Ready, none of them terminating, none in `not`: one list per workload. */
+async function waitForPods(c: Clients, what: string, not: ReadonlyMap<string, readonly V1Pod[]> = new Map()): Promise<Map<string, V1Pod[]>> {
+  let last = "";
+  return pollUntil(what, async () => {
+    const found = new Map<string, V1Pod[]>();
+    const counts: string[] = [];
+    for (const w of WORKLOADS) {
+      const pods = await podsOf(c, w);
+      const old = new Set((not.get(w.name) ?? []).map((p) => p.metadata?.uid));
+      const ready = pods.filter((p) => isReadyPod(p) && !old.has(p.metadata?.uid));
+      counts.push(`${w.name} ${ready.length}/${w.replicas} Ready${pods.length > ready.length ? `, ${pods.length - ready.length} other` : ""}`);
+      if (pods.length === w.replicas && ready.length === w.replicas) found.set(w.name, ready);
+    }
+    last = counts.join(", ");
+    return found.size === WORKLOADS.length ? found : undefined;
+  }, PODS_TIMEOUT_MS, () => last);
+}
+
+const podNames = (pods: readonly V1Pod[]): string => pods.map((p) => p.metadata!.name!).sort().join(", ");
+
+/** Plays istiod once it runs with the new CA: the new root-cert.pem in its ConfigMap. */
+async function publishRoot(c: Clients): Promise<void> {
+  const secret = await c.core.readNamespacedSecret({ name: TARGET.name, namespace: TARGET.namespace });
+  const root = decodeSecret(secret)[ROOT_CERT];
+  if (!root) throw new Error(`secret ${TARGET.namespace}/${TARGET.name} has no ${ROOT_CERT} to publish`);
+  await c.core.createNamespacedConfigMap({
+    namespace: ROOT_CONFIGMAP.namespace,
+    body: { metadata: { name: ROOT_CONFIGMAP.name, namespace: ROOT_CONFIGMAP.namespace }, data: { [ROOT_CERT]: root } },
+  });
+}
+
+/** Which workload a bounce line is about ("pods in istio-system with app=istiod: ..."), if any. */
+function workloadOf(detail: string): DemoWorkload | undefined {
+  return WORKLOADS.find((w) => detail.startsWith(`pods in ${w.namespace} with app=${w.name}:`));
+}
+
+/**
+ * After FINISHED: the agent's PodsRestarted lines name the workloads in the directive's order, each
+ * once; the directive's status records one group per selector; every pod that ran before has been
+ * replaced by a Ready one (with evict and delete the last group's replacements may still be starting).
+ */
+async function checkBounce(c: Clients, directives: CustomResourceClient<PodBounceDirective>, before: ReadonlyMap<string, readonly V1Pod[]>,
+  lines: readonly BounceLine[], strategy: Strategy): Promise<void> {
+  const restarted = lines.filter((l) => l.reason === "PodsRestarted").map((l) => workloadOf(l.detail)?.name ?? `(unknown: ${l.detail})`);
+  const expected = WORKLOADS.map((w) => w.name);
+  if (restarted.join(" -> ") !== expected.join(" -> ")) {
+    throw new Error(`the agent restarted ${restarted.join(" -> ") || "nothing"}; expected ${expected.join(" -> ")}, each once`);
+  }
+  const directive = await directives.get(DIRECTIVE.namespace, DIRECTIVE.name);
+  const recorded = directive?.status?.podsBounced ?? [];
+  if (recorded.length !== WORKLOADS.length) {
+    throw new Error(`PodBounceDirective ${DIRECTIVE.namespace}/${DIRECTIVE.name} status.podsBounced has ${recorded.length} groups, expected ${WORKLOADS.length}`);
+  }
+  const started = Date.now();
+  const after = await waitForPods(c, "the bounced pods replaced by Ready ones", before);
+  say(`pods bounced (${strategy}), in the order of the agent's PodsRestarted lines; replacements Ready ${Date.now() - started} ms after FINISHED:`);
+  for (const [i, w] of WORKLOADS.entries()) {
+    say(`  ${i + 1}. ${`${w.namespace}/${w.name}:`.padEnd(34)} ${podNames(before.get(w.name)!)} -> ${podNames(after.get(w.name)!)}`);
+  }
+  say(`  PodBounceDirective ${DIRECTIVE.namespace}/${DIRECTIVE.name} status.podsBounced: ${recorded.map((g) => `[${(g.bouncedPods ?? []).join(", ")}]`).join(" ")}`);
 }
 
 /** "RSA 4096 bits", "ECDSA P-256 (256 bits)". */
@@ -321,7 +530,13 @@ function writeBundle(dir: string, data: Record<string, string>): void {
   chmodSync(keyFile, 0o600);
 }
 
-async function verifyAndSummarise(c: Clients, root: RootCa, options: DemoOptions, bundleDir: string, issuedInMs: number): Promise<void> {
+/** Milliseconds after the create: ISSUED (secret written) and FINISHED (pods bounced, if any). */
+interface IssueTimes {
+  issued?: number;
+  finished: number;
+}
+
+async function verifyAndSummarise(c: Clients, root: RootCa, options: DemoOptions, bundleDir: string, times: IssueTimes): Promise<void> {
   let secret;
   try {
     secret = await c.core.readNamespacedSecret({ name: TARGET.name, namespace: TARGET.namespace });
@@ -370,7 +585,12 @@ async function verifyAndSummarise(c: Clients, root: RootCa, options: DemoOptions
   say(`  issuer:    ${verified.issuer}`);
   say(`  chain:     intermediate ${CA_CERT} -> root ${ROOT_CERT} (subject ${rootSummary.subject}, ${rootSummary.keyDescription}, self-signed)`);
   say(`  serial:    ${verified.serialNumber}`);
-  say(`  issued in: ${issuedInMs} ms (IssuedCertificate created -> FINISHED)`);
+  if (options.bounceStrategy && times.issued !== undefined) {
+    say(`  issued in: ${times.issued} ms (IssuedCertificate created -> ISSUED: secret written)`);
+    say(`  bounced:   ${times.finished - times.issued} ms (ISSUED -> FINISHED: ${WORKLOADS.map((w) => w.name).join(", ")} restarted in order, ${options.bounceStrategy})`);
+  } else {
+    say(`  issued in: ${times.finished} ms (IssuedCertificate created -> FINISHED)`);
+  }
   if (options.outDir) say(`  files:     ${[CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT].map((f) => join(options.outDir!, f)).join(" ")} (${CA_KEY} mode 0600)`);
 }
 
@@ -415,7 +635,10 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const orInterrupt = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted]);
+  // Once the control plane runs: a component that dies (a crashed kwok, say) ends the demo at once,
+  // with its log tail, instead of a timeout much later.
+  let componentFailed: Promise<never> = new Promise<never>(() => {});
+  const orInterrupt = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted, componentFailed]);
 
   const workDir = mkdtempSync(join(tmpdir(), "cert-agent-demo-"));
   const agentLog = join(workDir, "agent.log");
@@ -424,19 +647,41 @@ async function main(): Promise<number> {
   let exitCode = 0;
   let keepLog = false;
 
-  say(`cert-agent demo: IssuedCertificate ${MESH_NAMESPACE}/${NAME} -> secret ${TARGET.namespace}/${TARGET.name}, ${describeKeySpec(options.keySpec)} key`);
+  const bounce = options.bounceStrategy;
+  say(`cert-agent demo: IssuedCertificate ${MESH_NAMESPACE}/${NAME} -> secret ${TARGET.namespace}/${TARGET.name}, ${describeKeySpec(options.keySpec)} key` +
+    (bounce ? `, then ${WORKLOADS.map((w) => w.name).join(", ")} restarted (${bounce})` : ", no pods (--no-bounce)"));
   try {
-    step("starting a local control plane (etcd, kube-apiserver, kube-controller-manager) and making a root CA");
+    step(`starting a local control plane (etcd, kube-apiserver, kube-controller-manager${bounce ? `, kube-scheduler, ${NODE_COUNT} KWOK nodes` : ""}) and making a root CA`);
     // The root CA's key is made while the control plane boots: neither needs the other.
     const rootMade = createRootCa({ commonName: "cert-agent demo root CA" });
     rootMade.catch(() => {});
-    const cp: ControlPlane = await orInterrupt(teardown.track("control plane", startControlPlane()));
+    const cp: ControlPlane = await orInterrupt(teardown.track("control plane",
+      bounce ? startControlPlaneWithNodes({ nodes: NODE_COUNT }) : startControlPlane()));
+    const nodes = bounce ? (cp as ControlPlaneWithNodes).nodes : undefined;
+    componentFailed = new Promise<never>((_, reject) => cp.onComponentExit(reject));
+    componentFailed.catch(() => {});
     const pids = cp.pids();
     step(`control plane ready in ${cp.timings.total} ms at ${cp.server} ` +
       `(etcd pid ${pids.etcd}, kube-apiserver pid ${pids.apiServer}, kube-controller-manager pid ${pids.controllerManager}; CRDs installed)`);
+    if (nodes) {
+      const nodePids = nodes.pids();
+      step(`${nodes.names.length} KWOK nodes Ready in ${nodes.timings.total} ms (kube-scheduler pid ${nodePids.scheduler}, kwok pid ${nodePids.kwok}: ` +
+        "pods are scheduled and become Ready about a second after they are created; no container runs)");
+    }
     const c = clients(loadKubeConfig(cp.kubeconfigPath));
+    const apps = c.kc.makeApiClient(AppsV1Api);
+    const directives = new CustomResourceClient<PodBounceDirective>(c.kc, POD_BOUNCE_DIRECTIVE);
 
     await orInterrupt(Promise.all([ISTIO_NAMESPACE, MESH_NAMESPACE].map((name) => c.core.createNamespace({ body: { metadata: { name } } }))));
+    // The Deployments' pods get scheduled and Ready while the rest is set up.
+    const podsStarted = Date.now();
+    const podsReady = bounce
+      ? (async () => {
+        await Promise.all(WORKLOADS.map((w) => apps.createNamespacedDeployment({ namespace: w.namespace, body: deployment(w) })));
+        return waitForPods(c, "the Deployments' pods Ready");
+      })()
+      : Promise.resolve(new Map<string, V1Pod[]>());
+    podsReady.catch(() => {});
     const root = await orInterrupt(rootMade);
     await orInterrupt(createRootSigningSecret(c, root));
     const rootSummary = await describeCertificate(root.certPem);
@@ -454,35 +699,70 @@ async function main(): Promise<number> {
       signingSecret: SIGNING_SECRET,
       rsaKeySizeBits: options.keySpec.algorithm === "RSA" ? options.keySpec.bits : undefined,
       annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
+      podBounceDirective: bounce ? DIRECTIVE : undefined,
     });
     const issuer: Promise<ReferenceIssuer> = teardown.track("reference issuer", startIssuer(c.kc, MESH_NAMESPACE));
-    const agent = teardown.track("agent", startLoggedAgent(c.kc, agentLog));
+    const agent = teardown.track("agent", startLoggedAgent(c.kc, agentLog, bounce));
     const warmUp = timed(warmUpCustomResourceWrites(c, ic));
-    await orInterrupt(Promise.all([issuer, agent, warmUp]));
-    step(`reference issuer (watching ${MESH_NAMESPACE}) and agent (all namespaces) started in-process; agent log: ${agentLog}`);
+    // Before the agent could act on it: the IssuedCertificate that names it is created later.
+    const directiveCreated = bounce ? directives.create(DIRECTIVE.namespace, podBounceDirective(DIRECTIVE.name, DIRECTIVE.namespace, bounceSelectors())) : undefined;
+    const [, runningAgent] = await orInterrupt(Promise.all([issuer, agent, warmUp, directiveCreated]));
+    step(`reference issuer (watching ${MESH_NAMESPACE}) and agent (all namespaces${bounce ? `, --bounce-strategy ${bounce}` : ""}) started in-process; agent log: ${agentLog}`);
+    const podsBefore = await orInterrupt(podsReady);
+    if (bounce) {
+      step(`Deployments Ready in ${Date.now() - podsStarted} ms: ${WORKLOADS.map((w) => `${w.namespace}/${w.name} (${podNames(podsBefore.get(w.name)!)})`).join(", ")}`);
+      step(`PodBounceDirective ${DIRECTIVE.namespace}/${DIRECTIVE.name}: ${WORKLOADS[0]!.name} (then ${WORKLOADS[0]!.selector.waitForReplicas} new replica Ready), ` +
+        `${WORKLOADS[1]!.name} (once ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name} holds cacerts' ${ROOT_CERT}), ${WORKLOADS[2]!.name}; ` +
+        "the IssuedCertificate names it in spec.podBounceDirective");
+    }
     step(`API server's first custom-resource write (a dry run of the IssuedCertificate) took ${await warmUp} ms; the clock starts now`);
 
     let createdAt = 0;
-    const observer = await orInterrupt(observeIssuedCertificate(c, () => Date.now() - createdAt));
-    let finishedAt: number;
+    // The agent's bounce lines, in log order, as they are written; the demo plays istiod when the
+    // bouncer waits for the root istiod publishes (istiod, restarted first, would publish it now).
+    const bounceLines: BounceLine[] = [];
+    let played = false;
+    // Not publishing the root, or the bouncer failing, ends the demo at once: the IssuedCertificate would
+    // stay ISSUED until --bounce-timeout (10 minutes).
+    let bounceFailed: (err: Error) => void = () => {};
+    const bounceFailure = new Promise<never>((_, reject) => (bounceFailed = reject));
+    bounceFailure.catch(() => {});
+    const offBounce = runningAgent.log.onBounce((line) => {
+      bounceLines.push(line);
+      say(`      bounce ${line.reason}: ${redactSecrets(line.detail)} (t+${Date.now() - createdAt} ms)`);
+      if (line.reason === "BounceFailed") bounceFailed(new Error(`the pod bouncer failed: ${line.detail}`));
+      if (!played && line.reason === "BounceWaiting" && line.detail.includes(`waiting for ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name}`)) {
+        played = true;
+        publishRoot(c).then(
+          () => say(`      istiod (played by the demo): published the new ${ROOT_CERT} (= ${TARGET.namespace}/${TARGET.name}'s) ` +
+            `in ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name}, as the restarted istiod would (t+${Date.now() - createdAt} ms)`),
+          (err: unknown) => bounceFailed(new Error(`playing istiod: could not publish ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name}: ${errorText(err)}`)));
+      }
+    });
+    const logged = (reason: string, message: string): boolean => bounceLines.some((l) => l.reason === reason && l.detail === message);
+    const observer = await orInterrupt(observeIssuedCertificate(c, () => Date.now() - createdAt, logged));
+    const times: IssueTimes = { finished: 0 };
     try {
       createdAt = Date.now();
       await orInterrupt(c.issued.create(MESH_NAMESPACE, ic));
       step(`created IssuedCertificate ${MESH_NAMESPACE}/${NAME} for ${ISTIOD_SPIFFE_ID} (t+0 = create request sent)`);
       try {
-        await orInterrupt(observer.finished);
+        await orInterrupt(Promise.race([observer.finished, bounceFailure]));
       } catch (err) {
         // Show the agent's Warning (e.g. IssuerFailed) before the error, as `kubectl describe` would.
         if (!(err instanceof Interrupted)) await orInterrupt(observer.eventSeen((e) => e.type === "Warning", LAST_EVENT_GRACE_MS));
         throw err;
       }
-      finishedAt = Date.now();
+      times.finished = Date.now() - createdAt;
+      times.issued = observer.reachedAt.get("ISSUED");
       await orInterrupt(observer.eventSeen((e) => e.reason === "Finished", LAST_EVENT_GRACE_MS));
     } finally {
       observer.stop();
+      offBounce();
     }
 
-    await orInterrupt(verifyAndSummarise(c, root, options, bundleDir, finishedAt - createdAt));
+    if (bounce) await orInterrupt(checkBounce(c, directives, podsBefore, bounceLines, bounce));
+    await orInterrupt(verifyAndSummarise(c, root, options, bundleDir, times));
     step(`agent log: ${agentLogFacts(agentLog)} (removed at exit unless something fails)`);
 
     if (options.keepRunning) {
@@ -490,6 +770,7 @@ async function main(): Promise<number> {
       say("everything keeps running; in another shell:");
       say(`  export KUBECONFIG=${cp.kubeconfigPath}`);
       say("  kubectl get issuedcertificates,certificaterequests -A; kubectl describe issuedcertificate -n gloo-mesh istiod");
+      if (bounce) say(`  kubectl get pods -A -o wide; kubectl get podbouncedirective -n ${DIRECTIVE.namespace} ${DIRECTIVE.name} -o yaml`);
       say("press Ctrl-C to stop");
       await interrupted.catch(() => {});
     }
