@@ -46,6 +46,9 @@ export type Decision =
   | { action: "adopt" }
   /** ISSUED: ask the pod bouncer to restart the directive's pods for this issuance (cycle). */
   | { action: "requestBounce"; cycle: string }
+  /** ISSUED, the bouncer is at work: show what it waits for in status (its `error` field: Gloo Mesh's
+   * status has no other text), look again after requeueAfterMs. */
+  | { action: "awaitBounce"; message: string; requeueAfterMs: number }
   /** ISSUED, nothing (more) to wait for: drop the staged key, FINISHED. */
   | { action: "finish"; message: string };
 
@@ -178,7 +181,8 @@ function decideBounce(o: Observed, opts: DecideOptions): Decision {
     return { action: "fail", reason: Reason.BounceTimedOut, retry: true,
       message: `${where} did not finish within ${Math.round(timeoutMs / 1000)} s (${progress?.message || "the bouncer has not started"}); the target secret is written and valid` };
   }
-  return { action: "none", requeueAfterMs: Math.min(timeoutMs - waitedMs, opts.resyncMs) };
+  return { action: "awaitBounce", message: `pods of ${where} being restarted: ${progress?.message || "the bouncer has not started"}`,
+    requeueAfterMs: Math.min(timeoutMs - waitedMs, opts.resyncMs) };
 }
 
 function begin(revision: number, trigger: Trigger): Decision {

@@ -7,6 +7,8 @@ import {
   CA_KEY,
   FAILURE_REASON_ANNOTATION,
   FAILURES_ANNOTATION,
+  BOUNCE_PROGRESS_ANNOTATION,
+  BOUNCE_REQUEST_ANNOTATION,
   ISSUED_SECRET_TYPE,
   KEY_ALGORITHM_ANNOTATION,
   KEY_FINGERPRINT_ANNOTATION,
@@ -19,7 +21,8 @@ import {
   RETRY_AFTER_ANNOTATION,
   REVISION_ANNOTATION,
 } from "./constants";
-import type { IssuedCertificateState } from "../shared/api/types";
+import { podBounceDirective } from "../shared/api/builders";
+import type { IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import type { WriteRecord } from "../shared/kube/fake";
 import type { Secret } from "../shared/kube/secrets";
 import { importPrivateKeyPem } from "../shared/pki";
@@ -65,7 +68,7 @@ const stamp = (s: Secret | { metadata: { annotations?: Record<string, string> } 
 };
 
 // Every env made in a test is checked afterwards: no key material where operators can read it, and
-// exactly one Event (and one transition log line) per state transition.
+// exactly one Event (and one log line) per state transition and per bounce request.
 const envs: ReconcilerEnv[] = [];
 function env(o?: Parameters<typeof newEnv>[0]): ReconcilerEnv {
   const e = newEnv(o);
@@ -80,8 +83,9 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const e of envs.splice(0)) {
     expect(await e.keyMaterialLeaks()).toEqual([]);
-    const transitions = (await e.logRecords()).filter((r) => r.message === "transition");
-    expect(transitions.map((t) => t.reason)).toEqual(e.events.events.map((ev) => ev.reason));
+    // A transition or a bounce request: each is one log line and one Event.
+    const reported = (await e.logRecords()).filter((r) => r.message === "transition" || r.message === "bounce");
+    expect(reported.map((t) => t.reason)).toEqual(e.events.events.map((ev) => ev.reason));
   }
 });
 
@@ -560,5 +564,38 @@ describe("IssuedCertificateReconciler: cancellation", () => {
     await expect(e.reconcile(KEY, abort.signal)).rejects.toMatchObject({ name: "AbortError" });
     expect(e.api.writes).toEqual([]);
     expect(e.events.events).toEqual([]);
+  });
+});
+
+describe("IssuedCertificateReconciler: the hand-off to the pod bouncer", () => {
+  const DIRECTIVE = { namespace: NS, name: "istio-pods" };
+  const WHERE = `PodBounceDirective ${NS}/istio-pods`;
+  const playBouncer = async (e: ReconcilerEnv, outcome: string, message: string) => {
+    await e.directives.patchAnnotations(NS, "istio-pods", { [BOUNCE_PROGRESS_ANNOTATION]: JSON.stringify({ cycle: `${KEY}#1`, outcome, message }) });
+  };
+
+  it("ISSUED asks for a bounce, shows what the bouncer waits for in status (once per message), and FINISHED clears it", async () => {
+    const e = env({ issuedCertificate: { podBounceDirective: DIRECTIVE } });
+    e.api.seed("PodBounceDirective", podBounceDirective("istio-pods", NS, [{ namespace: "istio-system", labels: { app: "istiod" }, waitForReplicas: 1 }]));
+    await e.runUntil("ISSUED");
+
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: SETTINGS.resyncMs });
+    const request = JSON.parse(e.api.peek<PodBounceDirective>("PodBounceDirective", NS, "istio-pods")!.metadata.annotations![BOUNCE_REQUEST_ANNOTATION]);
+    expect(request).toEqual({ cycle: `${KEY}#1`, requestedAt: T0.toISOString() });
+
+    // The bouncer has not written any progress yet.
+    expect(await writesOf(e, () => e.reconcile())).toEqual([IC_STATUS]);
+    expect(e.ic()!.status).toMatchObject({ state: "ISSUED", error: `pods of ${WHERE} being restarted: the bouncer has not started` });
+
+    await playBouncer(e, "waiting", "pods in istio-system with app=istiod: 0 of 1 replacement pods Ready");
+    expect(await writesOf(e, () => e.reconcile())).toEqual([IC_STATUS]);
+    expect(e.ic()!.status).toMatchObject({ state: "ISSUED", error: `pods of ${WHERE} being restarted: pods in istio-system with app=istiod: 0 of 1 replacement pods Ready` });
+    // The same wait again: no status write (a status write wakes the watch; that must not loop).
+    expect(await writesOf(e, () => e.reconcile())).toEqual([]);
+
+    await playBouncer(e, "done", "every selector bounced");
+    await e.reconcile();
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED", error: "" });
+    expect(e.events.events.at(-1)).toMatchObject({ reason: Reason.Finished, message: `certificate issued; the pods of ${WHERE} were restarted` });
   });
 });

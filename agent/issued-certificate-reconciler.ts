@@ -137,6 +137,8 @@ class Act {
         return this.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
       case "requestBounce":
         return this.requestBounce(decision.cycle);
+      case "awaitBounce":
+        return this.awaitBounce(decision.message, decision.requeueAfterMs);
       case "finish":
         return this.finish(decision.message);
     }
@@ -215,6 +217,15 @@ class Act {
     await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.BounceRequested, fields.detail);
     // The directive's progress wakes us (a watch); look again anyway after the resync period.
     return requeueAfter(this.d.resyncMs);
+  }
+
+  // ISSUED, still bouncing: the bouncer logs and records each wait as an Event; status says the latest.
+  private async awaitBounce(message: string, requeueAfterMs: number): Promise<Result | void> {
+    if ((this.ic.status?.error ?? "") !== message) {
+      this.signal.throwIfAborted();
+      await this.d.issuedCertificates.replaceStatus({ ...this.ic, status: { ...this.ic.status, error: message } });
+    }
+    return requeueAfter(requeueAfterMs);
   }
 
   // ISSUED, done: the key now lives only in the target secret.

@@ -5,7 +5,7 @@
 import { PassThrough } from "node:stream";
 import { createRootCa, Misbehaviour, RootCa, signIntermediate } from "../../e2e/issuer/sign";
 import { decodeBytes, encodeBytes, issuedCertificate, IssuedCertificateOptions } from "../../shared/api/builders";
-import { CertificateRequest, CertificateRequestStatus, IssuedCertificate, IssuedCertificateState } from "../../shared/api/types";
+import { CertificateRequest, CertificateRequestStatus, IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../../shared/api/types";
 import { FakeClock } from "../../shared/controller/clock";
 import { Result } from "../../shared/controller/controller";
 import { MemoryEventRecorder } from "../../shared/controller/events";
@@ -68,6 +68,7 @@ export class ReconcilerEnv {
   readonly issuedCertificates = this.api.client<IssuedCertificate>("IssuedCertificate");
   readonly certificateRequests = this.api.client<CertificateRequest>("CertificateRequest");
   readonly secrets = this.api.client<Secret>("Secret");
+  readonly directives = this.api.client<PodBounceDirective>("PodBounceDirective");
   readonly events = new MemoryEventRecorder();
   readonly metrics = new AgentMetrics();
   /** Writes made by the reconciler (not by the test nor the issuer), in order. */
@@ -115,6 +116,7 @@ export class ReconcilerEnv {
       log: this.log,
       events: this.events,
       metrics: this.metrics,
+      directives: this.directives,
       ...SETTINGS,
     });
   }
