@@ -70,6 +70,7 @@ export const Reason = {
   Retrying: "Retrying",
   BounceRequested: "BounceRequested",
   PodsRestarted: "PodsRestarted",
+  NoPodsMatched: "NoPodsMatched",
   BounceWaiting: "BounceWaiting",
   BounceFailed: "BounceFailed",
   BounceTimedOut: "BounceTimedOut",

@@ -148,6 +148,11 @@ describeWithControlPlane("pod bouncer on nodes", () => {
       // The gateway waits for the root istiod publishes: play istiod, late.
       await waitFor("the bouncer to wait for the ConfigMap", async () =>
         /waiting for ConfigMap .*istio-ca-root-cert/.test(agent.logs()) || undefined, 120_000);
+      // ... and the IssuedCertificate's status says so while it is ISSUED.
+      await waitFor("the wait in status", async () => {
+        const status = (await c.issued.get(ns, "mesh-ca"))?.status;
+        return status?.state === "ISSUED" && status.error === `pods of PodBounceDirective ${ns}/istio being restarted: pods in ${ns} with app=gateway: waiting for ConfigMap ${ns}/istio-ca-root-cert` || undefined;
+      }, 30_000);
       const root = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts"))!)["root-cert.pem"];
       await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "istio-ca-root-cert" }, data: { "root-cert.pem": root } } });
       await waitForState(c, ns, "mesh-ca", "FINISHED", 180_000);

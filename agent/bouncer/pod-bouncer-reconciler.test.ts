@@ -284,12 +284,25 @@ describe("PodBouncerReconciler", () => {
     expect(env.api.peek<ConfigMap>("ConfigMap", "istio-system", "istio-ca-root-cert")?.data?.[ROOT_CERT]).toBe(NEW_ROOT);
   });
 
-  it("an unmatched selector records an empty group and the cycle goes on", async () => {
+  it("a ConfigMap without the configMapKey is a wait that names the keys it has (a wrong key times out with that message)", async () => {
+    const env = new BouncerEnv({ selectors: [GATEWAY], publishedRoot: null });
+    env.api.seed<ConfigMap>("ConfigMap", { metadata: { name: "istio-ca-root-cert", namespace: "istio-system" }, data: { "ca.crt": NEW_ROOT, "root.pem": NEW_ROOT } });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.progress()).toMatchObject({ outcome: "waiting",
+      message: `${GATEWAY_WHERE}: waiting for key root-cert.pem in ConfigMap istio-system/istio-ca-root-cert (its keys: ca.crt, root.pem)` });
+    expect(env.restarted()).toEqual([]);
+  });
+
+  it("an unmatched selector records an empty group, warns once (NoPodsMatched) and the cycle goes on", async () => {
     const env = new BouncerEnv({ selectors: [{ namespace: "apps", labels: { app: "nothing" } }, WORKLOAD] });
     await env.requestBounce(1);
     await env.runCycle();
     expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: [] }, { bouncedPods: ["web-1", "web-2"] }] });
     expect(env.progress()).toMatchObject({ outcome: "done" });
+    expect(env.eventLog()[0]).toEqual(["Warning", "NoPodsMatched", "pods in apps with app=nothing: no pod matches; nothing to restart"]);
+    expect(env.eventLog().filter(([, reason]) => reason === "NoPodsMatched")).toHaveLength(1);
   });
 
   it.each(["evict", "delete"] as const)("%s: a StatefulSet pod recreated under the same name is told apart by uid: not restarted again, and counted as a replacement", async (strategy) => {

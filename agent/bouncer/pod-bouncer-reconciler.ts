@@ -166,8 +166,15 @@ export class PodBouncerReconciler implements Reconciler {
     if (root === undefined) return { state: "error", message: `secret ${secretRef.namespace}/${secretRef.name} has no key ${sync.secretKey}` };
     const map = await this.d.configMaps.get(mapRef.namespace, mapRef.name);
     if (!map) return { state: "waiting", message: `waiting for ConfigMap ${mapRef.namespace}/${mapRef.name}` };
+    const published = map.data?.[sync.configMapKey];
+    if (published === undefined) {
+      // istiod always writes its key: a ConfigMap without it most likely names the wrong key. Say
+      // which keys it has; this is still a wait (the key may come), which --bounce-timeout ends.
+      const keys = Object.keys(map.data ?? {}).sort().join(", ") || "none";
+      return { state: "waiting", message: `waiting for key ${sync.configMapKey} in ConfigMap ${mapRef.namespace}/${mapRef.name} (its keys: ${keys})` };
+    }
     // Exact bytes, as Gloo Mesh compares them: the root istiod publishes must be the one we wrote.
-    if (map.data?.[sync.configMapKey] !== Buffer.from(root, "base64").toString("utf8")) {
+    if (published !== Buffer.from(root, "base64").toString("utf8")) {
       return { state: "waiting", message: `waiting for ConfigMap ${mapRef.namespace}/${mapRef.name} key ${sync.configMapKey} to hold the new root` };
     }
     return { state: "in-sync" };
@@ -207,6 +214,8 @@ export class PodBouncerReconciler implements Reconciler {
         const podsBounced = [...(directive.status?.podsBounced ?? []).slice(0, step.index)];
         podsBounced[step.index] = { bouncedPods: step.pods };
         await this.d.directives.replaceStatus({ ...patched, status: { podsBounced } });
+        // Not an error (Gloo Mesh goes on too), but most likely a label typo: say so once.
+        if (step.pods.length === 0) await this.report(cycle, "Warning", Reason.NoPodsMatched, `${describeSelector(views[step.index].selector)}: no pod matches; nothing to restart`);
         return requeueNow;
       }
       case "restart":
