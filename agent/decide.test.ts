@@ -86,30 +86,43 @@ const directive = (request?: { cycle: string; requestedAgoMs?: number }, progres
   ...(request ? { request: { cycle: request.cycle, requestedAt: new Date(NOW.getTime() - (request.requestedAgoMs ?? 60_000)).toISOString() } } : {}),
   ...(progress ? { progress: { cycle: progress[0], outcome: progress[1], message: progress[2] } } : {}),
 });
+const HOSTS_EMPTY = "invalid spec: spec.hosts is empty: at least one SAN is required";
 const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
 
 type Row = [string, Given, Partial<Decision> & { reason?: string }];
 
 const rows: Row[] = [
   // A new issuance on a spec change, and for a new object; the backoff is reset.
-  ["new object begins revision 1", { observed: "none", book: { revision: 0 } }, { action: "begin", revision: 1, resetFailures: true }],
-  ["spec change begins the next revision", { state: "FINISHED", observed: 0, book: { revision: 3, failures: 2 }, target: validTarget({ stamp: stamp(3) }) }, { action: "begin", revision: 4, resetFailures: true }],
+  ["new object begins revision 1, saying it is new", { observed: "none", book: { revision: 0 } },
+    { action: "begin", revision: 1, resetFailures: true, trigger: { reason: Reason.SpecChanged, message: "new IssuedCertificate" } }],
+  ["spec change begins the next revision, saying the target stays until then", { state: "FINISHED", observed: 0, book: { revision: 3, failures: 2 }, target: validTarget({ stamp: stamp(3) }) },
+    { action: "begin", revision: 4, resetFailures: true, trigger: { reason: Reason.SpecChanged, message: "spec changed to generation 1; issuing with a new key, the current target secret stays in place until then" } }],
   ["the next revision is above the target's, even if annotations were lost", { observed: 0, book: { revision: 0 }, target: validTarget({ stamp: stamp(7) }) }, { action: "begin", revision: 8 }],
   // Invalid spec: FAILED once, then quiet until the spec changes.
-  ["empty hosts is an invalid spec", { hosts: [] }, { action: "fail", reason: Reason.InvalidSpec, retry: false }],
+  ["empty hosts is an invalid spec", { hosts: [] }, { action: "fail", reason: Reason.InvalidSpec, retry: false, message: HOSTS_EMPTY }],
   ["an unknown key algorithm is an invalid spec", { keyAlgorithm: "DSA" }, { action: "fail", reason: Reason.InvalidSpec, retry: false }],
-  ["an invalid spec already reported is not reported again", { hosts: [], state: "FAILED", error: "invalid spec: spec.hosts is empty: at least one SAN is required", book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
+  ["an invalid spec already reported is not reported again", { hosts: [], state: "FAILED", error: HOSTS_EMPTY, book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
+  // "Already reported" needs all three: state FAILED, the InvalidSpec bookkeeping, and the same text.
+  ["an invalid spec is reported when the status is not FAILED, even with the same text", { hosts: [], state: "PENDING", error: HOSTS_EMPTY, book: { failureReason: Reason.InvalidSpec } },
+    { action: "fail", reason: Reason.InvalidSpec, retry: false, message: HOSTS_EMPTY }],
+  ["an invalid spec is reported when FAILED for another reason, even with the same text (the bookkeeping is corrected)", { hosts: [], state: "FAILED", error: HOSTS_EMPTY, book: { failureReason: Reason.IssuerFailed } },
+    { action: "fail", reason: Reason.InvalidSpec, retry: false, message: HOSTS_EMPTY }],
+  ["an invalid spec whose message changed is reported again", { hosts: [], state: "FAILED", error: "invalid spec: an older complaint", book: { failureReason: Reason.InvalidSpec } },
+    { action: "fail", reason: Reason.InvalidSpec, retry: false, message: HOSTS_EMPTY }],
   // Defect 2: a foreign target fails before any key is made.
   ["defect 2: a foreign target fails in PENDING, before a key is made", { state: "PENDING", target: foreignTarget, staged: { state: "missing" }, request: { state: "missing" } }, { action: "fail", reason: Reason.TargetSecretConflict, retry: false }],
   ["defect 2: a foreign target in FAILED waits for it to change", { state: "FAILED", target: foreignTarget, book: { failureReason: Reason.TargetSecretConflict } }, { action: "none", requeueAfterMs: 30_000 }],
-  ["defect 2: once the foreign target is gone, a new issuance begins", { state: "FAILED", book: { failureReason: Reason.TargetSecretConflict, revision: 2 } }, { action: "begin", revision: 3 }],
+  ["defect 2: once the foreign target is gone, a new issuance begins", { state: "FAILED", book: { failureReason: Reason.TargetSecretConflict, revision: 2 } },
+    { action: "begin", revision: 3, resetFailures: false, trigger: { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" } }],
+  ["defect 2: once the foreign target is gone, a foreign staged-key Secret does not keep the target conflict waiting (PENDING reports it)", { state: "FAILED", staged: { state: "foreign", message: "not ours" }, book: { failureReason: Reason.TargetSecretConflict, revision: 2 } },
+    { action: "begin", revision: 3, trigger: { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" } }],
   ["a target that appears foreign after FINISHED fails without a key", { state: "FINISHED", target: foreignTarget }, { action: "fail", reason: Reason.TargetSecretConflict }],
   // Defect 5: a foreign Secret at the staged-key name.
   ["defect 5: a foreign staged-key Secret fails in PENDING", { state: "PENDING", staged: { state: "foreign", message: "not ours" }, request: { state: "missing" } }, { action: "fail", reason: Reason.StagedKeySecretConflict, retry: false }],
   ["defect 5: a foreign staged-key Secret in REQUESTED fails the same way (no error loop)", { state: "REQUESTED", staged: { state: "foreign", message: "not ours" }, request: answered("pending") }, { action: "fail", reason: Reason.StagedKeySecretConflict }],
   ["defect 5: FAILED waits while the foreign staged-key Secret is there", { state: "FAILED", staged: { state: "foreign", message: "not ours" }, book: { failureReason: Reason.StagedKeySecretConflict } }, { action: "none", requeueAfterMs: 30_000 }],
   ["defect 5: once it is deleted, a new issuance begins", { state: "FAILED", staged: { state: "missing" }, book: { failureReason: Reason.StagedKeySecretConflict } }, { action: "begin", revision: 2 }],
-  ["defect 5: an unreadable staged key in REQUESTED is replaced by a new issuance", { state: "REQUESTED", staged: { state: "unreadable", stamp: stamp(1), message: "staged key mesh/ic cannot be imported" }, request: answered("finished") }, { action: "begin", revision: 2, reason: Reason.StagedKeyUnreadable }],
+  ["defect 5: an unreadable staged key in REQUESTED is replaced by a new issuance", { state: "REQUESTED", staged: { state: "unreadable", stamp: stamp(1), message: "staged key mesh/ic cannot be imported" }, request: answered("finished") }, { action: "begin", revision: 2, trigger: { reason: Reason.StagedKeyUnreadable, message: "staged key mesh/ic cannot be imported; issuing again with a new key" } }],
   ["defect 5: an unreadable staged key in PENDING is not reused", { state: "PENDING", staged: { state: "unreadable", stamp: stamp(1), message: "x" }, request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
   // PENDING: reuse only this issuance's key of the intended type.
   ["PENDING makes a key when none is staged", { staged: { state: "missing" }, request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
@@ -119,14 +132,23 @@ const rows: Row[] = [
   // REQUESTED.
   ["REQUESTED waits for the issuer", { state: "REQUESTED", staged: ready(), request: answered("pending") }, { action: "none", requeueAfterMs: 300_000 }],
   ["REQUESTED: the issuer failed -> FAILED with Gloo Mesh's message, retried", { state: "REQUESTED", staged: ready(), request: answered("failed") }, { action: "fail", reason: Reason.IssuerFailed, retry: true, message: "certificate request mesh.ic failed to be signed by Issuer: no signing key" }],
-  ["REQUESTED: the request was deleted mid-flight -> request again with the same key", { state: "REQUESTED", staged: ready(), request: { state: "missing" } }, { action: "rerequest", reason: Reason.CertificateRequestMissing }],
-  ["REQUESTED: the request belongs to another issuance -> request again", { state: "REQUESTED", staged: ready(2), book: { revision: 2 }, request: answered("finished", 1) }, { action: "rerequest" }],
-  ["defect 4: REQUESTED with a key-algorithm change begins a new issuance", { state: "REQUESTED", keyAlgorithm: "ECDSA-P256", staged: ready(1, RSA4096), request: answered("pending") }, { action: "begin", revision: 2, reason: Reason.KeyAlgorithmChanged }],
+  ["REQUESTED: the request was deleted mid-flight -> request again with the same key", { state: "REQUESTED", staged: ready(), request: { state: "missing" } },
+    { action: "rerequest", reason: Reason.CertificateRequestMissing, message: "CertificateRequest mesh/ic disappeared; requesting again" }],
+  ["REQUESTED: the request belongs to another issuance -> request again", { state: "REQUESTED", staged: ready(2), book: { revision: 2 }, request: answered("finished", 1) },
+    { action: "rerequest", reason: Reason.CertificateRequestMissing, message: "CertificateRequest mesh/ic belongs to another issuance; requesting again" }],
+  ["defect 4: REQUESTED with a key-algorithm change begins a new issuance", { state: "REQUESTED", keyAlgorithm: "ECDSA-P256", staged: ready(1, RSA4096), request: answered("pending") },
+    { action: "begin", revision: 2, resetFailures: false, trigger: { reason: Reason.KeyAlgorithmChanged, message: "key type changed from RSA-4096 to ECDSA-P256; issuing with a new key" } }],
   ["REQUESTED: a rejected certificate -> FAILED, retried", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: { ok: false, error: new CertificateVerificationError("PublicKeyMismatch", "other key") } }, { action: "fail", reason: Reason.CertificateRejected, retry: true }],
   ["REQUESTED: a verified certificate is written", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: verified() }, { action: "write" }],
-  ["defect 1: a certificate valid 2 s from now (issuer clock ahead) is waited for, not refused", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: verified(new Date(NOW.getTime() + 2000)) }, { action: "none", requeueAfterMs: 2000 }],
+  ["defect 1: a certificate valid 2 s from now (issuer clock ahead) is waited for, not refused", { state: "REQUESTED", staged: ready(), request: answered("finished"), verdict: verified(new Date(NOW.getTime() + 2000)) },
+    { action: "none", requeueAfterMs: 2000, wait: { reason: Reason.WaitingForValidity, message: "the certificate is valid from 2026-06-01T00:00:02.000Z, 2000 ms from now by our clock (issuer clock ahead); writing it then" } }],
   ["REQUESTED: staged key gone but the target holds this issuance's certificate (crash after the write) -> adopt", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished"), target: validTarget() }, { action: "adopt" }],
-  ["REQUESTED: staged key gone and the target is older -> new issuance", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished"), target: validTarget({ stamp: stamp(0) }) }, { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
+  ["REQUESTED: staged key gone and the target is older -> new issuance", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished"), target: validTarget({ stamp: stamp(0) }) },
+    { action: "begin", revision: 2, trigger: { reason: Reason.PrivateKeyMissing, message: "staged private key mesh/ic is missing; issuing again with a new key" } }],
+  ["REQUESTED: staged key gone, the target of this issuance holds another certificate than the answer -> new issuance, not adopt", { state: "REQUESTED", staged: { state: "missing" }, request: answered("finished", 1, { certificatePem: "OTHER CERT" }), target: validTarget() },
+    { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
+  ["REQUESTED: staged key gone and no certificate answered: an empty answer never matches the target -> new issuance, not adopt", { state: "REQUESTED", staged: { state: "missing" }, request: answered("pending", 1, { certificatePem: "" }), target: validTarget({ caCertPem: "" }) },
+    { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
   // ISSUED and FINISHED.
   ["ISSUED finishes", { state: "ISSUED", target: validTarget() }, { action: "finish" }],
   ["FINISHED with a good target does nothing and reports expiry", { state: "FINISHED", target: validTarget() }, { action: "none", expiresAt: new Date("2027-01-01T00:00:00Z") }],
@@ -136,7 +158,10 @@ const rows: Row[] = [
   ["FINISHED: SANs differ from hosts -> new issuance", { state: "FINISHED", target: validTarget({ sanKeys: ["dns:other.example"] }) }, { action: "begin", reason: Reason.HostsChanged }],
   // FAILED with backoff from the bookkeeping (survives restarts).
   ["FAILED before its retry time waits for it", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() + 15_000 } }, { action: "none", requeueAfterMs: 15_000 }],
-  ["FAILED after its retry time begins a new issuance, keeping the count", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() - 1 } }, { action: "begin", revision: 2, resetFailures: false }],
+  ["FAILED after its retry time begins a new issuance, keeping the count", { state: "FAILED", book: { failures: 2, failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() - 1 } },
+    { action: "begin", revision: 2, resetFailures: false, trigger: { reason: Reason.Retrying, message: "retrying after failure number 2" } }],
+  ["FAILED with a lost failure count retries as failure number 1", { state: "FAILED", book: { failures: 0, failureReason: Reason.IssuerFailed } },
+    { action: "begin", revision: 2, trigger: { reason: Reason.Retrying, message: "retrying after failure number 1" } }],
   ["FAILED with an invalid spec waits for a spec change", { state: "FAILED", book: { failureReason: Reason.InvalidSpec } }, { action: "none" }],
   // ISSUED: the hand-off to the pod bouncer (a bounce request per issuance revision, progress per cycle).
   ["ISSUED: no PodBounceDirective named -> finish", { state: "ISSUED", target: validTarget() }, { action: "finish", message: "certificate issued" }],
