@@ -42,6 +42,12 @@ describe("readIntent", () => {
     });
   });
 
+  it("refuses with an error named InvalidSpecError (the name the logger and stack traces show)", () => {
+    const err = refusal(ic((o) => (o.spec!.hosts = [])));
+    expect(err.name).toBe("InvalidSpecError");
+    expect(String(err)).toBe("InvalidSpecError: spec.hosts is empty: at least one SAN is required");
+  });
+
   describe("hosts", () => {
     it.each<[string, string[] | undefined, RegExp]>([
       ["empty hosts", [], /spec\.hosts is empty/],
