@@ -58,6 +58,9 @@ const rows: Row[] = [
       owners: [owner("StatefulSet/db"), owner("Deployment/web")],
     })], "rollout",
     { step: "restart", index: 0, pods: ["bare"], owners: ["Deployment/web", "StatefulSet/db"] }],
+  ["rollout: several bare pods go in the evict list sorted",
+    [view(WEB, { bounced: ["bare-a", "bare-b", "bare-c"], pods: [pod("bare-c"), pod("bare-a"), pod("bare-b")] })], "rollout",
+    { step: "restart", index: 0, pods: ["bare-a", "bare-b", "bare-c"], owners: [] }],
   ["rollout: only the owners not marked yet",
     [view(WEB, {
       bounced: ["web-a", "web-b"],
@@ -98,6 +101,17 @@ const rows: Row[] = [
   ["waitForReplicas: enough Ready replacements -> the next selector",
     [view(ISTIOD, { bounced: ["istiod-a"], pods: [pod("istiod-z")] }), view(GATEWAY, { pods: [pod("gw-0")] })], "evict",
     { step: "record", index: 1, pods: ["gw-0"] }],
+
+  // Recorded uids, when known, tell a recorded pod from its same-named replacement (a StatefulSet).
+  ["uids: a same-named replacement (another uid) is not restarted and counts as a Ready replacement",
+    [view(ISTIOD, { bounced: ["istiod-0"], bouncedUids: ["uid-old"], pods: [pod("istiod-0", { uid: "uid-new" })] })], "evict",
+    { step: "done" }],
+  ["uids: the recorded pod itself (same uid) still alive is restarted",
+    [view(ISTIOD, { bounced: ["istiod-0"], bouncedUids: ["uid-old"], pods: [pod("istiod-0", { uid: "uid-old" })] })], "evict",
+    { step: "restart", index: 0, pods: ["istiod-0"], owners: [] }],
+  ["uids: a pod recorded without a uid (recorded as \"\", as the reconciler writes it) is still recognised and restarted",
+    [view(WEB, { bounced: ["web-a"], bouncedUids: [""], pods: [pod("web-a")] })], "delete",
+    { step: "restart", index: 0, pods: ["web-a"], owners: [] }],
 
   // rootCertSync: checked before the group is recorded.
   ["rootCertSync waiting -> wait, before recording",
