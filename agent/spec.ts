@@ -20,7 +20,7 @@ const SUBDOMAIN = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
 const DNS_LABEL = new RegExp(`^${LABEL}$`);
 /** What the API server accepts (validation.IsDNS1123Subdomain / IsDNS1123Label); lengths first. */
 const isSecretName = (s: string | undefined): boolean => s !== undefined && s.length <= 253 && SUBDOMAIN.test(s);
-const isNamespace = (s: string | undefined): boolean => s !== undefined && s.length <= 63 && DNS_LABEL.test(s);
+export const isNamespace = (s: string | undefined): boolean => s !== undefined && s.length <= 63 && DNS_LABEL.test(s);
 
 export function readIntent(ic: IssuedCertificate): CertificateIntent {
   const spec = ic.spec ?? {};
