@@ -20,7 +20,13 @@ describe("parseConfig", () => {
       conflictRecheckMs: 30_000,
       bounceStrategy: "rollout",
       bounceTimeoutMs: 600_000,
+      renewBefore: { share: 1 / 3 },
     });
+  });
+
+  it("takes --renew-before as a share or a duration", () => {
+    expect(parseConfig(["--renew-before", "30d"], {})).toMatchObject({ renewBefore: { durationMs: 30 * 86_400_000 } });
+    expect(parseConfig([], { CERT_AGENT_RENEW_BEFORE: "25%" })).toMatchObject({ renewBefore: { share: 0.25 } });
   });
 
   it("refuses an unknown bounce strategy", () => {
@@ -58,6 +64,7 @@ describe("parseConfig", () => {
     [["--retry-base-delay", "soon"], /--retry-base-delay: invalid duration "soon"/],
     [["--retry-base-delay", "1h", "--retry-max-delay", "1m"], /--retry-max-delay \(1m\) is below --retry-base-delay \(1h\)/],
     [["--metrics-bind-address", "localhost"], /--metrics-bind-address: invalid bind address/],
+    [["--renew-before", "150%"], /^invalid --renew-before "150%": use a share of the lifetime \(1\/3, 33%, 0.33\) or a duration \(720h, 30d\)$/],
     [["--namespace", "Bad_NS"], /--namespace: "Bad_NS" is not a valid namespace name/],
     [["--bogus"], /Unknown option '--bogus'/],
     [["positional"], /positional/],

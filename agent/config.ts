@@ -5,6 +5,7 @@ import { parseDuration } from "../shared/controller/backoff";
 import { LOG_LEVELS, LogLevel } from "../shared/controller/logger";
 import { parseBindAddress } from "../shared/controller/server";
 import { STRATEGIES, Strategy } from "./bouncer/plan";
+import { parseRenewBefore, RenewBefore } from "./renewal";
 
 export interface Config {
   /** Explicit kubeconfig path; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
@@ -33,6 +34,11 @@ export interface Config {
   bounceStrategy: Strategy;
   /** How long ISSUED waits for the pod bouncer before FAILED. */
   bounceTimeoutMs: number;
+  renewBefore: RenewBefore;
+  /** /healthz fails when an informer has failed, or a controller has owed work without progress, this long. */
+  stallThresholdMs: number;
+  /** /statusz flags (and logs) a clock skew with the API server beyond this. */
+  clockSkewWarningMs: number;
 }
 
 interface Option {
@@ -60,8 +66,19 @@ export const OPTIONS: Option[] = [
   { flag: "conflict-recheck-period", env: "CERT_AGENT_CONFLICT_RECHECK_PERIOD", type: "string", help: "look again this often at a foreign Secret in the way (no key is made meanwhile)", default: "30s" },
   { flag: "bounce-strategy", env: "CERT_AGENT_BOUNCE_STRATEGY", type: "string", help: "how PodBounceDirective pods are restarted: rollout|evict|delete", default: "rollout" },
   { flag: "bounce-timeout", env: "CERT_AGENT_BOUNCE_TIMEOUT", type: "string", help: "how long a pod bounce may take before the IssuedCertificate goes FAILED", default: "10m" },
+  { flag: "renew-before", env: "CERT_AGENT_RENEW_BEFORE", type: "string", help: "renew this long before notAfter: a share of the lifetime (1/3, 33%) or a duration (720h, 30d); jitter moves it up to 24 h earlier", default: "1/3" },
   { flag: "reconcile-timeout", env: "CERT_AGENT_RECONCILE_TIMEOUT", type: "string", help: "deadline of one reconcile (a hung API request never holds a worker longer)", default: "1m" },
+  { flag: "stall-threshold", env: "CERT_AGENT_STALL_THRESHOLD", type: "string", help: "/healthz fails when a watch has been failing, or a work queue has had work but no reconcile finished, this long", default: "10m" },
+  { flag: "clock-skew-warning", env: "CERT_AGENT_CLOCK_SKEW_WARNING", type: "string", help: "/statusz and the log warn when our clock and the API server's differ by more than this", default: "1m" },
 ];
+
+function renewBefore(text: string): RenewBefore {
+  try {
+    return parseRenewBefore(text);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -150,6 +167,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     conflictRecheckMs: duration("conflict-recheck-period"),
     bounceStrategy: raw("bounce-strategy") as Strategy,
     bounceTimeoutMs: duration("bounce-timeout"),
+    renewBefore: renewBefore(raw("renew-before")!),
+    stallThresholdMs: duration("stall-threshold"),
+    clockSkewWarningMs: duration("clock-skew-warning"),
   };
   if (!(STRATEGIES as readonly string[]).includes(config.bounceStrategy)) {
     throw new ConfigError(`--bounce-strategy: "${config.bounceStrategy}" is not one of ${STRATEGIES.join(", ")}`);

@@ -13,6 +13,7 @@ import { cycleOf } from "./bouncer/cycle";
 import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
 import { Observed } from "./observe";
 import { reissueTrigger, Trigger } from "./policies";
+import { DEFAULT_RENEW_BEFORE, RenewBefore, renewalTime } from "./renewal";
 import { InvalidSpecError } from "./spec";
 
 export interface DecideOptions {
@@ -24,6 +25,8 @@ export interface DecideOptions {
   conflictRecheckMs: number;
   /** How long ISSUED may wait for the pod bouncer before FAILED (default 10 minutes). */
   bounceTimeoutMs?: number;
+  /** When to renew (default: 1/3 of the lifetime before notAfter). */
+  renewBefore?: RenewBefore;
 }
 
 /** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
@@ -31,7 +34,7 @@ const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecre
 
 export type Decision =
   /** Nothing to do; look again after requeueAfterMs if set; `wait` says why when it is worth a log line. */
-  | { action: "none"; requeueAfterMs?: number; expiresAt?: Date; wait?: Trigger }
+  | { action: "none"; requeueAfterMs?: number; expiresAt?: Date; renewsAt?: Date; wait?: Trigger }
   /** A new issuance: bump the revision, then status PENDING. */
   | { action: "begin"; revision: number; trigger: Trigger; resetFailures: boolean }
   /** Status FAILED with the reason; retry (with backoff) only when a retry can help. */
@@ -140,9 +143,14 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
 
     case "FINISHED": {
       // (A foreign target was refused above, before the chain.)
-      const trigger = reissueTrigger(o);
-      if (!trigger) return { action: "none", ...(o.target.state === "valid" ? { expiresAt: o.target.notAfter } : {}) };
-      return begin(nextRevision, trigger);
+      const renewBefore = opts.renewBefore ?? DEFAULT_RENEW_BEFORE;
+      const trigger = reissueTrigger(o, { now: opts.now, renewBefore, lateAfterMs: opts.resyncMs });
+      if (trigger) return begin(nextRevision, trigger);
+      if (o.target.state !== "valid") return { action: "none" };
+      // Wake up at the renewal time; long delays are safe (Clock chunks them) and the resync
+      // re-checks against the wall clock anyway, so a suspend or a clock step is caught.
+      const renewsAt = renewalTime({ notBefore: o.target.notBefore, notAfter: o.target.notAfter, pem: o.target.caCertPem }, renewBefore);
+      return { action: "none", expiresAt: o.target.notAfter, renewsAt, requeueAfterMs: renewsAt.getTime() - opts.now.getTime() };
     }
 
     case "FAILED": {

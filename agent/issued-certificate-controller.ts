@@ -15,7 +15,7 @@ import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { ownerOfCycle, readBounceRequest } from "./bouncer/cycle";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "./issued-certificate-reconciler";
 
-export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "certificateRequests" | "secrets" | "directives"> {
+export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "renewBefore" | "certificateRequests" | "secrets" | "directives"> {
   /** The unwrapped client, for the watch (tests may wrap the one the reconciler writes with). */
   issuedCertificateWatch: CustomResourceClient<IssuedCertificate>;
   certificateRequests: CustomResourceClient<CertificateRequest>;
@@ -37,6 +37,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       clockSkewToleranceMs: config.clockSkewToleranceMs,
       conflictRecheckMs: config.conflictRecheckMs,
       bounceTimeoutMs: config.bounceTimeoutMs,
+      renewBefore: config.renewBefore,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,

@@ -22,6 +22,7 @@ import {
   REVISION_ANNOTATION,
 } from "./constants";
 import { podBounceDirective } from "../shared/api/builders";
+import { jitterShare } from "./renewal";
 import type { IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import type { WriteRecord } from "../shared/kube/fake";
 import type { Secret } from "../shared/kube/secrets";
@@ -42,6 +43,7 @@ const TARGET_CREATE = w("Secret", "create", TARGET.namespace, TARGET.name);
 const TARGET_REPLACE = w("Secret", "replace", TARGET.namespace, TARGET.name);
 
 const REQUEUE_NOW = { requeueNow: true };
+const DAY_MS = 86_400_000;
 /** retryBackoff {10 s, 600 s, random 0.5}: failure n waits 0.75 * min(600 s, 10 s * 2^(n-1)). */
 const FIRST_RETRY_MS = 7_500;
 const SECOND_RETRY_MS = 15_000;
@@ -110,7 +112,10 @@ describe("IssuedCertificateReconciler: happy path", () => {
     await step(); // FINISHED: nothing to do
 
     expect(states).toEqual(["PENDING", "REQUESTED", "REQUESTED", "ISSUED", "FINISHED", "FINISHED"]);
-    expect(results).toEqual([REQUEUE_NOW, REQUEUE_NOW, { requeueAfterMs: SETTINGS.resyncMs }, REQUEUE_NOW, undefined, undefined]);
+    // FINISHED wakes up at the renewal time: 2/3 of the 365-day lifetime, up to 24 h earlier (jitter).
+    const renewsInMs = 365 * DAY_MS * (2 / 3) - jitterShare(secretText(e.target(), CA_CERT)!) * DAY_MS;
+    expect(results).toEqual([REQUEUE_NOW, REQUEUE_NOW, { requeueAfterMs: SETTINGS.resyncMs }, REQUEUE_NOW, undefined, { requeueAfterMs: expect.any(Number) }]);
+    expect(Math.abs((results[5] as { requeueAfterMs: number }).requeueAfterMs - renewsInMs)).toBeLessThan(2);
     expect(e.writes).toEqual([
       IC_PATCH, IC_STATUS, // revision 1, PENDING
       STAGED_CREATE, CR_CREATE, IC_STATUS, // key staged before it is requested; REQUESTED
@@ -597,5 +602,99 @@ describe("IssuedCertificateReconciler: the hand-off to the pod bouncer", () => {
     await e.reconcile();
     expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED", error: "" });
     expect(e.events.events.at(-1)).toMatchObject({ reason: Reason.Finished, message: `certificate issued; the pods of ${WHERE} were restarted` });
+  });
+});
+
+describe("IssuedCertificateReconciler: renewal before expiry", () => {
+  const gauge = async (e: ReconcilerEnv, metric: "ready" | "renewal") =>
+    (await e.metrics[metric].get()).values.find((v) => v.labels.namespace === NS && v.labels.name === NAME)?.value;
+  /** Issues, then returns how long FINISHED asked to sleep (until the renewal time). */
+  async function finished(e: ReconcilerEnv): Promise<number> {
+    await e.runUntil("FINISHED");
+    const result = await e.reconcile();
+    return (result as { requeueAfterMs: number }).requeueAfterMs;
+  }
+
+  it("a 365-day certificate renews on its renewal day and not a millisecond before, with a new key; the old secret serves until the new one is verified", async () => {
+    const e = env();
+    const sleepMs = await finished(e);
+    expect(sleepMs).toBeGreaterThan(242 * DAY_MS);
+    expect(sleepMs).toBeLessThanOrEqual(365 * DAY_MS * (2 / 3));
+    expect(await gauge(e, "renewal")).toBeCloseTo((T0.getTime() + sleepMs) / 1000, 2);
+    expect(await gauge(e, "ready")).toBe(1);
+    const before = e.target()!;
+
+    e.clock.advance(sleepMs - 1);
+    expect(await writesOf(e, () => e.reconcile())).toEqual([]);
+    e.clock.advance(1);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.Renewing]]);
+    expect(e.state()).toBe("PENDING");
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("2");
+
+    // Until the new certificate is verified and written, the target is untouched and still ready.
+    await e.reconcile(); // PENDING -> REQUESTED
+    expect(e.target()).toEqual(before);
+    expect(await gauge(e, "ready")).toBe(1);
+    await e.runUntil("FINISHED");
+    const after = e.target()!;
+    expect(stamp(after).revision).toBe("2");
+    expect(await fingerprintOf(secretText(after, CA_KEY)!)).not.toBe(await fingerprintOf(secretText(before, CA_KEY)!));
+    // The next renewal is a lifetime later (less its own jitter).
+    const next = await e.reconcile();
+    expect((next as { requeueAfterMs: number }).requeueAfterMs).toBeGreaterThan(242 * DAY_MS);
+  });
+
+  it("the renewal time survives a restart: a new reconciler derives the same time from the certificate", async () => {
+    const e = env();
+    const sleepMs = await finished(e);
+    e.clock.advance(100 * DAY_MS);
+    e.restart();
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: sleepMs - 100 * DAY_MS });
+    e.clock.advance(sleepMs - 100 * DAY_MS);
+    e.restart();
+    await e.reconcile();
+    expect(e.events.events.at(-1)!.reason).toBe(Reason.Renewing);
+  });
+
+  it("found past its renewal time (the agent was down, or the wall clock jumped) renews at once with a Warning", async () => {
+    const e = env();
+    const sleepMs = await finished(e);
+    e.clock.advance(sleepMs + 3 * DAY_MS);
+    await e.reconcile();
+    const event = e.events.events.at(-1)!;
+    expect([event.type, event.reason]).toEqual(["Warning", Reason.RenewalOverdue]);
+    expect(event.message).toMatch(/^issuance revision 2: the certificate in target secret istio-system\/cacerts \(valid until \S+\) was due for renewal at \S+, 4320 min ago; renewing now$/);
+  });
+
+  it("found expired renews at once with a Warning, and is not ready until the new one is written", async () => {
+    const e = env();
+    await finished(e);
+    e.clock.advance(366 * DAY_MS);
+    await e.reconcile();
+    expect(e.events.events.at(-1)!).toMatchObject({ type: "Warning", reason: Reason.CertificateExpired });
+    expect(await gauge(e, "ready")).toBe(0);
+    await e.runUntil("FINISHED");
+    await e.reconcile();
+    expect(await gauge(e, "ready")).toBe(1);
+  });
+
+  it("a renewal that keeps failing backs off like FAILED while the old certificate keeps serving", async () => {
+    const e = env();
+    const sleepMs = await finished(e);
+    const before = e.target()!;
+    e.clock.advance(sleepMs);
+    await e.reconcile(); // Renewing -> PENDING
+    await e.reconcile(); // REQUESTED
+    await e.sign(NS, NAME, { fail: "issuer down" });
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.target()).toEqual(before);
+    expect(await gauge(e, "ready")).toBe(1);
+    e.clock.advance(FIRST_RETRY_MS);
+    await e.reconcile(); // retry: a new issuance
+    await e.reconcile(); // REQUESTED
+    await e.sign(NS, NAME, { fail: "issuer down" });
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: SECOND_RETRY_MS });
+    expect(e.target()).toEqual(before);
   });
 });

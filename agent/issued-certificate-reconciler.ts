@@ -21,6 +21,7 @@ import { Decision, decide, retryAt } from "./decide";
 import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
+import type { RenewBefore } from "./renewal";
 import { ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 
@@ -44,11 +45,14 @@ export interface ReconcilerOptions {
   directives?: ObjectClient<PodBounceDirective>;
   /** How long ISSUED waits for the pod bouncer (default 10 minutes). */
   bounceTimeoutMs?: number;
+  /** When to renew a FINISHED certificate (default 1/3 of its lifetime before notAfter). */
+  renewBefore?: RenewBefore;
 }
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
 const CONFLICT_REQUEUE_MS = 200;
-const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing]);
+const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing,
+  Reason.RenewalOverdue, Reason.CertificateExpired]);
 
 export class IssuedCertificateReconciler implements Reconciler {
   constructor(private readonly d: ReconcilerOptions) {}
@@ -59,18 +63,22 @@ export class IssuedCertificateReconciler implements Reconciler {
     // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
     // collector removes them; the target secret stays because Istio is still using it.
     if (!ic || ic.metadata.deletionTimestamp) {
-      this.d.metrics.expiration.remove({ namespace, name });
+      for (const gauge of [this.d.metrics.expiration, this.d.metrics.renewal, this.d.metrics.ready]) gauge.remove({ namespace, name });
       return;
     }
     if (!hasTarget(ic)) return; // Gloo Mesh skips these too: nothing says where to write.
     const now = this.d.clock.now();
     const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs });
+    // Ready while the target serves a valid certificate of ours, also during a renewal or a FAILED retry.
+    const serving = observed.target.state === "valid" && now.getTime() < observed.target.notAfter.getTime();
+    this.d.metrics.ready.set({ namespace, name }, serving ? 1 : 0);
     const decision = decide(observed, {
       now,
       retryBackoff: this.d.retryBackoff,
       resyncMs: this.d.resyncMs,
       conflictRecheckMs: this.d.conflictRecheckMs ?? 30_000,
       bounceTimeoutMs: this.d.bounceTimeoutMs,
+      renewBefore: this.d.renewBefore,
     });
     // One debug line per pass: what was decided, never what was read (it may hold key material).
     this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
@@ -115,6 +123,7 @@ class Act {
     switch (decision.action) {
       case "none":
         if (decision.expiresAt) this.recordExpiry(decision.expiresAt);
+        if (decision.renewsAt) this.d.metrics.renewal.set({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! }, decision.renewsAt.getTime() / 1000);
         return decision.requeueAfterMs ? requeueAfter(decision.requeueAfterMs) : undefined;
       case "begin": {
         const { reason, message } = decision.trigger;

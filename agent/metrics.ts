@@ -23,6 +23,18 @@ export class AgentMetrics {
     labelNames: ["namespace", "name"],
     registers: [this.registry],
   });
+  readonly renewal = new Gauge({
+    name: "cert_agent_certificate_renewal_timestamp_seconds",
+    help: "When the agent renews the intermediate in the target secret (derived from the certificate)",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: "cert_agent_certificate_ready",
+    help: "1 when the target secret holds a valid, unexpired intermediate of this IssuedCertificate (also while a renewal is under way), else 0",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

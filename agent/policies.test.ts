@@ -4,7 +4,8 @@ import { issuedCertificate, ISTIOD_SPIFFE_ID } from "../shared/api/builders";
 import { KeySpec } from "../shared/pki";
 import { Reason } from "./constants";
 import { Observed, TargetSummary } from "./observe";
-import { keyTypeDiffers, Policy, REISSUE_POLICIES, reissueTrigger, sansDiffer, targetForeign, targetIncomplete, targetMissing, Trigger } from "./policies";
+import { keyTypeDiffers, Policy, PolicyContext, REISSUE_POLICIES, reissueTrigger, renewalDue, sansDiffer, targetForeign, targetIncomplete, targetMissing, Trigger } from "./policies";
+import { DEFAULT_RENEW_BEFORE, renewalTime } from "./renewal";
 import { CertificateIntent, InvalidSpecError } from "./spec";
 
 const ISTIOD_DNS = "istiod.istio-system.svc";
@@ -31,7 +32,14 @@ function observed(target: TargetSummary, intent: CertificateIntent | InvalidSpec
   return { ic: issuedCertificate({ name: "ic", namespace: "mesh" }), raw: {}, book: { revision: 1, failures: 0, failureReason: "" }, intent, target };
 }
 
-type Row = [string, Policy, TargetSummary, CertificateIntent, Trigger | undefined];
+// The valid() certificate lives 2026-01-01 .. 2027-01-01; it renews at 2/3 of that, minus its jitter.
+const DUE = renewalTime({ notBefore: new Date("2026-01-01T00:00:00Z"), notAfter: new Date("2027-01-01T00:00:00Z"), pem: "CERT" }, DEFAULT_RENEW_BEFORE);
+const at = (date: Date | string, o: Partial<PolicyContext> = {}): PolicyContext =>
+  ({ now: new Date(date), renewBefore: DEFAULT_RENEW_BEFORE, lateAfterMs: 300_000, ...o });
+const CTX = at("2026-03-01T00:00:00Z");
+const later = (ms: number) => new Date(DUE.getTime() + ms);
+
+type Row = [string, Policy, TargetSummary, CertificateIntent, Trigger | undefined, PolicyContext?];
 
 const rows: Row[] = [
   // targetForeign: someone else's Secret, named with the message observe wrote.
@@ -81,17 +89,30 @@ const rows: Row[] = [
   ["sansDiffer fires on a SPIFFE ID of another case (URIs compare exactly)", sansDiffer, valid(), intentOf({ hosts: [ISTIOD_SPIFFE_ID.toUpperCase()] }),
     { reason: Reason.HostsChanged, message: "target secret istio-system/cacerts certifies other names than spec.hosts; issuing again" }],
   ["sansDiffer is quiet on a target that is not valid (nothing to compare)", sansDiffer, missing, intentOf({ hosts: [ISTIOD_DNS] }), undefined],
+
+  // renewalDue: at the renewal time from renewal.ts; late (the agent was down) and expired are Warnings.
+  ["renewalDue is quiet 1 ms before the renewal time", renewalDue, valid(), intentOf(), undefined, at(later(-1))],
+  ["renewalDue fires at the renewal time", renewalDue, valid(), intentOf(),
+    { reason: Reason.Renewing, message: `the certificate in target secret istio-system/cacerts (valid until 2027-01-01T00:00:00.000Z) reached its renewal time ${DUE.toISOString()}; renewing with a new key` }, at(DUE)],
+  ["renewalDue within lateAfterMs of the renewal time is on time", renewalDue, valid(), intentOf(),
+    { reason: Reason.Renewing, message: `the certificate in target secret istio-system/cacerts (valid until 2027-01-01T00:00:00.000Z) reached its renewal time ${DUE.toISOString()}; renewing with a new key` }, at(later(300_000))],
+  ["renewalDue past lateAfterMs is overdue, saying by how much", renewalDue, valid(), intentOf(),
+    { reason: Reason.RenewalOverdue, message: `the certificate in target secret istio-system/cacerts (valid until 2027-01-01T00:00:00.000Z) was due for renewal at ${DUE.toISOString()}, 120 min ago; renewing now` }, at(later(7_200_000))],
+  ["renewalDue at notAfter: expired", renewalDue, valid(), intentOf(),
+    { reason: Reason.CertificateExpired, message: "the certificate in target secret istio-system/cacerts expired at 2027-01-01T00:00:00.000Z; renewing at once" }, at("2027-01-01T00:00:00Z")],
+  ["renewalDue honours --renew-before (a duration)", renewalDue, valid(), intentOf(), undefined, at("2026-12-01T00:00:00Z", { renewBefore: { durationMs: 10 * 86_400_000 } })],
+  ["renewalDue is quiet on a target that is not valid", renewalDue, missing, intentOf(), undefined, at("2028-01-01T00:00:00Z")],
 ];
 
 describe("re-issue policies, each on its own", () => {
-  it.each(rows)("%s", (_name, policy, target, intent, expected) => {
-    expect(policy(observed(target, intent), intent)).toEqual(expected);
+  it.each(rows)("%s", (_name, policy, target, intent, expected, ctx = CTX) => {
+    expect(policy(observed(target, intent), intent, ctx)).toEqual(expected);
   });
 });
 
 describe("reissueTrigger", () => {
-  it("runs the policies in this order: foreign, missing, incomplete, key type, SANs", () => {
-    expect(REISSUE_POLICIES).toEqual([targetForeign, targetMissing, targetIncomplete, keyTypeDiffers, sansDiffer]);
+  it("runs the policies in this order: foreign, missing, incomplete, key type, SANs, renewal", () => {
+    expect(REISSUE_POLICIES).toEqual([targetForeign, targetMissing, targetIncomplete, keyTypeDiffers, sansDiffer, renewalDue]);
   });
 
   it.each<[string, TargetSummary, CertificateIntent, Reason | undefined]>([
@@ -103,14 +124,14 @@ describe("reissueTrigger", () => {
       intentOf({ keySpec: { algorithm: "ECDSA", curve: "P-384" } }), Reason.KeyAlgorithmChanged],
     ["other SANs only", valid({ sanKeys: [`dns:${ISTIOD_DNS}`] }), intentOf(), Reason.HostsChanged],
   ])("%s", (_name, target, intent, reason) => {
-    expect(reissueTrigger(observed(target, intent))?.reason).toBe(reason);
+    expect(reissueTrigger(observed(target, intent), CTX)?.reason).toBe(reason);
   });
 
   it("gives the first policy's whole trigger", () => {
-    expect(reissueTrigger(observed(missing))).toEqual({ reason: Reason.TargetSecretMissing, message: "target secret istio-system/cacerts is gone; issuing again" });
+    expect(reissueTrigger(observed(missing), CTX)).toEqual({ reason: Reason.TargetSecretMissing, message: "target secret istio-system/cacerts is gone; issuing again" });
   });
 
   it("asks for nothing on an invalid spec (decide reports it instead), even with the target gone", () => {
-    expect(reissueTrigger(observed(missing, new InvalidSpecError("spec.hosts is empty: at least one SAN is required")))).toBeUndefined();
+    expect(reissueTrigger(observed(missing, new InvalidSpecError("spec.hosts is empty: at least one SAN is required")), CTX)).toBeUndefined();
   });
 });

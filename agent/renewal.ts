@@ -61,7 +61,7 @@ export function renewalTime(cert: CertificateWindow, renewBefore: RenewBefore = 
   const end = cert.notAfter.getTime();
   const lifetime = Math.max(0, end - start);
   let windowMs = "share" in renewBefore ? lifetime * renewBefore.share : renewBefore.durationMs;
-  if (windowMs >= lifetime) windowMs = lifetime * DEFAULT_RENEW_BEFORE.share;
+  if (windowMs >= lifetime) windowMs = lifetime / 3; // the default share
   const jitterMs = Math.min(windowMs * JITTER_SHARE_OF_WINDOW, MAX_JITTER_MS) * jitterShare(cert.pem);
   return new Date(Math.round(end - windowMs - jitterMs));
 }
