@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 // cert-agent: flags -> one validated config -> run until SIGTERM/SIGINT.
+// `cert-agent status [flags]` is a read-only report for people and scripts (agent/status/).
 import { createLogger } from "../shared/controller/logger";
 import { startAgent } from "./agent";
 import { ConfigError, parseConfig, usage } from "./config";
 import { loadKubeConfig } from "./kubeconfig";
+import { runStatus } from "./status/command";
+
+const COMMANDS = "commands:\n  cert-agent status [flags]  the IssuedCertificates and their secrets, from the API server (cert-agent status --help)";
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === "status") return runStatus(argv.slice(1));
   let config;
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    config = parseConfig(argv, process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`cert-agent: ${err.message}\n`);
@@ -17,7 +23,7 @@ async function main(): Promise<number> {
     throw err;
   }
   if (config === "help") {
-    process.stdout.write(usage() + "\n");
+    process.stdout.write(`${usage()}\n\n${COMMANDS}\n`);
     return 0;
   }
   const log = createLogger(config.logLevel);

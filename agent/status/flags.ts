@@ -1,12 +1,16 @@
 // `cert-agent status` flags -> one validated StatusOptions, in the style of agent/config.ts (node:util
-// parseArgs, strict; one ConfigError line per mistake). Flags only, no environment variables: the
-// command is run by hand or from a script, and KUBECONFIG is read by loadKubeConfig as kubectl does.
+// parseArgs, strict; one ConfigError line per mistake). Flags only, with one exception: --renew-before
+// also comes from the agent's environment variable, with the agent's default, so `cert-agent status`
+// run in the agent's pod computes the agent's renewal times. KUBECONFIG is read by loadKubeConfig.
 import { parseArgs } from "node:util";
 import { parseDuration } from "../../shared/controller/backoff";
-import { ConfigError } from "../config";
+import { ConfigError, OPTIONS } from "../config";
 import { DEFAULT_RENEW_BEFORE, parseRenewBefore, type RenewBefore } from "../renewal";
 import { isNamespace } from "../spec";
 import { EXIT_ERROR, EXIT_OK, EXIT_PROBLEM } from "./rows";
+
+/** The agent's own --renew-before option (its environment variable and default). */
+const AGENT_RENEW_BEFORE = OPTIONS.find((o) => o.flag === "renew-before");
 
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -36,7 +40,7 @@ export function statusUsage(): string {
     "  -n, --namespace <ns>       IssuedCertificates of this namespace (default: the kubeconfig context's namespace, else default)",
     "  -A, --all-namespaces       IssuedCertificates of every namespace",
     "  -o, --output <format>      table|json|yaml (default table); json and yaml hold the same rows",
-    "  --renew-before <value>     as the agent's: a share of the lifetime (1/3, 33%) or a duration (720h, 30d) (default 1/3)",
+    `  --renew-before <value>     as the agent's: a share of the lifetime (1/3, 33%) or a duration (720h, 30d) [env ${AGENT_RENEW_BEFORE?.env}, default ${AGENT_RENEW_BEFORE?.default}]`,
     "  --overdue-after <duration> a certificate this far past its renewal time is overdue (default 1h; the agent renews at that time)",
     "  --request-timeout <dur>    give up reading the API server after this long (default 30s)",
     "  -h, --help                 print this",
@@ -53,7 +57,7 @@ export function statusUsage(): string {
 }
 
 /** Throws ConfigError (exit 2) with one line saying what is wrong. */
-export function parseStatusArgs(argv: string[]): StatusOptions | "help" {
+export function parseStatusArgs(argv: string[], env: NodeJS.ProcessEnv = {}): StatusOptions | "help" {
   let values;
   try {
     values = parseArgs({
@@ -88,12 +92,15 @@ export function parseStatusArgs(argv: string[]): StatusOptions | "help" {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
     throw new ConfigError(`--output: "${output}" is not one of ${OUTPUT_FORMATS.join(", ")}`);
   }
+  const fromEnv = AGENT_RENEW_BEFORE && env[AGENT_RENEW_BEFORE.env] ? AGENT_RENEW_BEFORE.env : undefined;
+  const renewBeforeText = values["renew-before"] ?? (fromEnv && env[fromEnv]) ?? AGENT_RENEW_BEFORE?.default;
   let renewBefore = DEFAULT_RENEW_BEFORE;
-  if (values["renew-before"] !== undefined) {
+  if (renewBeforeText !== undefined) {
     try {
-      renewBefore = parseRenewBefore(values["renew-before"]);
+      renewBefore = parseRenewBefore(renewBeforeText);
     } catch (err) {
-      throw new ConfigError((err as Error).message);
+      const source = values["renew-before"] === undefined && fromEnv ? ` (from ${fromEnv})` : "";
+      throw new ConfigError(`${(err as Error).message}${source}`);
     }
   }
   const duration = (flag: "overdue-after" | "request-timeout", fallback: string, allowZero: boolean): number => {
