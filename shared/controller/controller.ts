@@ -30,6 +30,26 @@ export class TerminalError extends Error {
 
 export type Outcome = "success" | "requeue" | "error" | "terminal" | "timeout";
 
+/** Outcomes that count as progress for the stall rule: the reconcile came to an end it chose. An
+ * error (retried) or a timeout is not progress: a controller whose every reconcile fails or hangs
+ * is stuck, however busy it looks. */
+const PROGRESS: ReadonlySet<Outcome> = new Set(["success", "requeue", "terminal"]);
+
+/** What /healthz and /statusz read from a controller. */
+export interface ControllerProgress {
+  name: string;
+  /** Keys waiting for a worker (the cert_agent_workqueue_depth gauge). */
+  depth: number;
+  /** Keys being reconciled now. */
+  processing: number;
+  /** Keys whose last reconcile failed, waiting for their retry. */
+  failing: number;
+  /** Since when the queue owes work (waiting, processing or failing keys); undefined when it owes none. */
+  busySince?: Date;
+  /** When a reconcile last ended in success, requeue or a terminal error. */
+  lastProgressAt?: Date;
+}
+
 export interface ControllerOptions {
   name: string;
   reconciler: Reconciler;
@@ -54,10 +74,22 @@ export class Controller {
   private readonly inflight = new Map<string, { promise: Promise<unknown>; abort: AbortController }>();
   private started = false;
   private stopping = false;
+  private lastProgressAt: Date | undefined;
 
   constructor(private readonly o: ControllerOptions) {
     this.name = o.name;
     this.queue = new WorkQueue(o.clock, o.backoff ?? { baseMs: 200, maxMs: 60_000 });
+  }
+
+  progress(): ControllerProgress {
+    return {
+      name: this.name,
+      depth: this.queue.len(),
+      processing: this.queue.processingCount(),
+      failing: this.queue.failingCount(),
+      busySince: this.queue.busySince(),
+      lastProgressAt: this.lastProgressAt,
+    };
   }
 
   /** Adds a key now (e.g. from a watch event); duplicates collapse. */
@@ -132,21 +164,26 @@ export class Controller {
       timedOut = true;
       abort.abort(new Error(`reconcile of ${key} exceeded its deadline of ${timeoutMs} ms`));
       this.o.log.warn("reconcile exceeded its deadline, aborted", { controller: this.name, key, timeoutMs });
-      this.o.observe?.("timeout", elapsed());
+      this.observe("timeout", elapsed());
       // The worker moves on now; the key is retried with backoff once the abandoned reconcile settles.
     }
+  }
+
+  private observe(outcome: Outcome, ms: number): void {
+    if (PROGRESS.has(outcome)) this.lastProgressAt = this.o.clock.now();
+    this.o.observe?.(outcome, ms);
   }
 
   private handleResult(key: string, result: Result | undefined, ms: number): void {
     this.queue.forget(key);
     if (result && "requeueNow" in result) {
       this.queue.addAfter(key, 0);
-      this.o.observe?.("requeue", ms);
+      this.observe("requeue", ms);
     } else if (result && result.requeueAfterMs > 0) {
       this.queue.addAfter(key, result.requeueAfterMs);
-      this.o.observe?.("requeue", ms);
+      this.observe("requeue", ms);
     } else {
-      this.o.observe?.("success", ms);
+      this.observe("success", ms);
     }
   }
 
@@ -154,11 +191,11 @@ export class Controller {
     if (err instanceof TerminalError) {
       this.queue.forget(key);
       this.o.log.error("reconcile failed permanently", { controller: this.name, key, error: errorMessage(err) });
-      this.o.observe?.("terminal", ms);
+      this.observe("terminal", ms);
       return;
     }
     const delayMs = this.queue.addRateLimited(key);
     this.o.log.warn("reconcile failed, will retry", { controller: this.name, key, error: errorMessage(err), retryInMs: delayMs });
-    if (!timedOut) this.o.observe?.("error", ms);
+    if (!timedOut) this.observe("error", ms);
   }
 }

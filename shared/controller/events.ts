@@ -1,7 +1,10 @@
 // Kubernetes Events for user-visible transitions (`kubectl describe` shows them). Best effort: a
-// failed Event is logged, never fails the reconcile. Repeats of the same reason and message on the
-// same object are folded into one Event with a count, as client-go's recorder does; when the API
-// server has already expired the original (default --event-ttl 1h), the repeat is a new Event.
+// failed Event is logged, never fails the reconcile. Repeats of the same type, reason and message
+// on the same object are folded into one core/v1 Event whose count and lastTimestamp go up, as
+// client-go's recorder does (kubectl shows "(x5 over 3m)"; events.k8s.io/v1 shows the same Event
+// with deprecatedCount and deprecatedLastTimestamp); when the API server has already expired the
+// original (default --event-ttl 1h), the repeat is a new Event. Repeats of one Event are written one
+// after the other, so concurrent ones neither create two Events nor write the count out of order.
 import { CoreV1Api, CoreV1Event, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { hostname } from "node:os";
 import type { Logger } from "winston";
@@ -35,11 +38,17 @@ export function defaultReportingInstance(env: NodeJS.ProcessEnv = process.env): 
 /** The API server refuses a reportingInstance longer than 128 characters. */
 const REPORTING_INSTANCE_MAX = 128;
 
+/** Events remembered for folding repeats; the least recently recorded is forgotten first. */
+export const RECENT_EVENTS_MAX = 1000;
+
 export class KubeEventRecorder implements EventRecorder {
   private readonly api: CoreV1Api;
   private readonly reportingInstance: string;
-  /** (object uid, reason, message) -> the Event we created, to bump its count instead of adding more. */
+  /** (object uid, type, reason, message) -> the Event we created, to bump its count instead of adding
+   * more. In recording order (a Map keeps insertion order): the first entry is the one to forget. */
   private readonly recent = new Map<string, { name: string; namespace: string; count: number }>();
+  /** The write in flight per key: a repeat waits for it, so it finds the Event it must fold into. */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
     kc: KubeConfig,
@@ -53,14 +62,28 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
-    const namespace = target.metadata.namespace ?? "default";
     const safeMessage = redactSecrets(message).slice(0, 1024);
+    const key = `${target.metadata.uid}/${type}/${reason}/${safeMessage}`;
     const now = this.clock.now();
-    const key = `${target.metadata.uid}/${reason}/${safeMessage}`;
+    const write = (this.pending.get(key) ?? Promise.resolve()).then(() => this.write(key, now, target, type, reason, safeMessage));
+    this.pending.set(key, write);
+    try {
+      await write;
+    } finally {
+      if (this.pending.get(key) === write) this.pending.delete(key);
+    }
+  }
+
+  /** Creates the Event, or bumps the count of the one recorded before. Never rejects. */
+  private async write(key: string, now: Date, target: EventTarget, type: EventType, reason: string, safeMessage: string): Promise<void> {
+    const namespace = target.metadata.namespace ?? "default";
     const previous = this.recent.get(key);
     try {
       if (previous) {
         previous.count += 1;
+        // Most recently used last: the oldest entry is the one forgotten when the map is full.
+        this.recent.delete(key);
+        this.recent.set(key, previous);
         try {
           await this.api.patchNamespacedEvent({
             name: previous.name,
@@ -95,10 +118,10 @@ export class KubeEventRecorder implements EventRecorder {
         count: 1,
       };
       const created = await this.api.createNamespacedEvent({ namespace, body: event });
-      if (this.recent.size > 1000) this.recent.clear();
       this.recent.set(key, { name: created.metadata?.name ?? "", namespace, count: 1 });
+      if (this.recent.size > RECENT_EVENTS_MAX) this.recent.delete(this.recent.keys().next().value!);
     } catch (err) {
-      this.recent.delete(key);
+      // A failed PATCH keeps the entry: its count includes this occurrence, which the next repeat writes.
       this.log.warn("could not record event", { reason, namespace, name: target.metadata.name, error: errorMessage(err) });
     }
   }

@@ -1,8 +1,13 @@
 // A client-node informer that keeps running. client-node relists by itself after a 410 (watch
 // expired) but stops for good on any other error (API server restart, network, RBAC); this wrapper
-// restarts it after a backoff. It reports "synced" only once a LIST has really succeeded:
-// client-node's start() resolves even when the initial list failed, which would otherwise make
-// /readyz green over an empty cache.
+// restarts it after a backoff, forever: it never gives up. It reports "synced" only once a LIST has
+// really succeeded: client-node's start() resolves even when the initial list failed, which would
+// otherwise make /readyz green over an empty cache.
+//
+// Its health, for /healthz: it is "failing" from the first error after a working connection until a
+// start attempt ends without an error (the LIST, if one was needed, and the WATCH request both
+// answered) or an event arrives. Since restarts never stop, an informer is dead, for the manager,
+// when it has been failing for longer than the stall threshold: its restarts are not working.
 import { KubeConfig, KubernetesObject, makeInformer, ListPromise } from "@kubernetes/client-node";
 import type { Logger } from "winston";
 import { backoffDelay, BackoffOptions } from "./backoff";
@@ -21,6 +26,17 @@ export interface Source<T> {
   /** True once a LIST succeeded (the cache holds what the server had). */
   hasSynced(): boolean;
   list(): readonly T[];
+  /** Whether its LIST/WATCH works (sources without it count as always working). */
+  health?(): SourceHealth;
+}
+
+export interface SourceHealth {
+  /** Since when it has had no working LIST/WATCH; undefined while it works (or has not started). */
+  failingSince?: Date;
+  /** The last error, kept after recovery for /statusz. */
+  lastError?: string;
+  /** Restarts after errors so far. */
+  restarts: number;
 }
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
@@ -32,6 +48,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   log: Logger;
   clock: Clock;
   backoff?: BackoffOptions;
+  /** Default client-node's makeInformer (tests pass a scripted one). */
+  makeInformer?: typeof makeInformer;
 }
 
 export class ResilientInformer<T extends KubernetesObject> implements Source<T> {
@@ -45,6 +63,10 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
   private failures = 0;
   private cancelRestart: Cancel | undefined;
   readonly restarts = { count: 0 };
+  private failingSince: Date | undefined;
+  private lastError: string | undefined;
+  /** Set by onError while a start attempt runs: that attempt did not connect. */
+  private attemptFailed = false;
 
   constructor(private readonly o: ResilientInformerOptions<T>) {
     this.name = o.name;
@@ -53,7 +75,7 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
       this.listed = true;
       return result;
     };
-    this.informer = makeInformer<T>(o.kc, o.path, list, o.labelSelector);
+    this.informer = (o.makeInformer ?? makeInformer)<T>(o.kc, o.path, list, o.labelSelector);
     this.informer.on("add", (obj) => this.onEvent(obj, "add"));
     this.informer.on("update", (obj) => this.onEvent(obj, "update"));
     this.informer.on("delete", (obj) => this.onEvent(obj, "delete"));
@@ -68,26 +90,47 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
   }
 
   private onEvent(obj: T, event: ChangeEvent): void {
+    // Events flow: the watch works.
     this.failures = 0;
+    this.failingSince = undefined;
     for (const handler of this.handlers) handler(obj, event);
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.listed = false;
-    await this.informer.start();
-    this.markSyncedIfListed();
+    await this.attempt();
   }
 
-  /** Like client-go's HasSynced, "synced" stays true once a LIST worked; the restart backoff resets only then. */
-  private markSyncedIfListed(): void {
-    if (!this.listed || this.stopped) return;
-    this.synced = true;
-    this.failures = 0;
+  /**
+   * One start of the client-node informer. It reports a failed LIST or WATCH as an "error" event
+   * (onError schedules the next attempt) and resolves anyway; it rejects only when it could not even
+   * build the request (e.g. credentials that fail to load), which must restart just the same, or the
+   * informer would be dead without anyone noticing.
+   */
+  private async attempt(): Promise<void> {
+    this.listed = false;
+    this.attemptFailed = false;
+    try {
+      await this.informer.start();
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    if (this.stopped) return;
+    // Like client-go's HasSynced, "synced" stays true once a LIST worked, even if the WATCH then failed.
+    if (this.listed) this.synced = true;
+    if (!this.attemptFailed) {
+      // Connected: the backoff starts over at the next failure.
+      this.failures = 0;
+      this.failingSince = undefined;
+    }
   }
 
   private onError(err: unknown): void {
     if (this.stopped) return;
+    this.attemptFailed = true;
+    this.failingSince ??= this.o.clock.now();
+    this.lastError = errorMessage(err);
     this.failures += 1;
     const delay = backoffDelay(this.failures, this.o.backoff ?? { baseMs: 500, maxMs: 30_000 });
     this.o.log.warn("informer stopped, restarting", { informer: this.o.name, error: errorMessage(err), restartInMs: delay });
@@ -95,13 +138,16 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
     this.cancelRestart = this.o.clock.setTimeout(() => {
       if (this.stopped) return;
       this.restarts.count += 1;
-      this.listed = false;
-      this.informer.start().then(() => this.markSyncedIfListed(), (e) => this.onError(e));
+      void this.attempt();
     }, delay);
   }
 
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  health(): SourceHealth {
+    return { failingSince: this.failingSince, lastError: this.lastError, restarts: this.restarts.count };
   }
 
   list(): readonly T[] {
@@ -110,6 +156,7 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.failingSince = undefined;
     this.cancelRestart?.();
     await this.informer.stop();
   }

@@ -463,3 +463,178 @@ describe("Manager: metrics", () => {
     expect(await t.registry.metrics()).toContain(`cert_agent_workqueue_depth{controller="certs"} 0`);
   });
 });
+
+describe("Manager: /healthz, /statusz and the ready and leader gauges, on a fake clock", () => {
+  const THRESHOLD = 60_000;
+  /** A MemorySource that can say it is failing, like a ResilientInformer whose restarts do not work. */
+  const failing = (source: MemorySource, since: Date | undefined, lastError = "connect ECONNREFUSED") => {
+    (source as MemorySource & { health: Source<KubernetesObject>["health"] }).health = () => ({ failingSince: since, lastError, restarts: 3 });
+  };
+
+  it("a controller whose every reconcile fails: /healthz 503 at the threshold naming it, 200 again after a success", async () => {
+    let broken = true;
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0", stallThresholdMs: THRESHOLD }));
+    t.preloads.set("issuedcertificates", [obj("ns", "ic1")]);
+    t.addController("certs", { backoff: { baseMs: 5000, maxMs: 5000 } }, async () => {
+      if (broken) throw new Error("the API server is gone");
+    });
+    await t.manager.start();
+    await flush();
+    const port = t.manager.healthPort!;
+    expect(await get(port, "/healthz")).toEqual({ status: 200, body: "ok\n" });
+    for (let s = 5; s < 60; s += 5) {
+      t.clock.advance(5000);
+      await flush();
+    }
+    expect((await get(port, "/healthz")).status).toBe(200); // 55 s
+    t.clock.advance(5000);
+    await flush();
+    const red = await get(port, "/healthz");
+    expect(red.status).toBe(503);
+    expect(red.body).toBe("controller:certs: work owed for 60.0s without a reconcile finishing (stall threshold 60.0s; 0 waiting, 0 running, 1 failing; last progress never)\n");
+    // Readiness is another question: the caches are synced.
+    expect((await get(port, "/readyz")).status).toBe(200);
+    broken = false;
+    t.clock.advance(5000);
+    await flush();
+    expect(await get(port, "/healthz")).toEqual({ status: 200, body: "ok\n" });
+  });
+
+  it("an informer failing for the threshold: 503 naming it with its last error; 200 once it works", async () => {
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0", stallThresholdMs: THRESHOLD }));
+    t.addController("certs", { owns: [{ source: SECRETS, ownerKind: "IssuedCertificate" }] });
+    await t.manager.start();
+    const port = t.manager.healthPort!;
+    failing(t.source("secrets"), t.clock.now());
+    t.clock.advance(THRESHOLD - 1);
+    expect((await get(port, "/healthz")).status).toBe(200);
+    t.clock.advance(1);
+    expect(await get(port, "/healthz")).toEqual({
+      status: 503,
+      body: "informer:secrets: no working list/watch for 60.0s (stall threshold 60.0s, 3 restarts; last error: connect ECONNREFUSED)\n",
+    });
+    failing(t.source("secrets"), undefined);
+    expect((await get(port, "/healthz")).status).toBe(200);
+  });
+
+  it("the Lease lost while the process still runs: /healthz and /readyz 503 at once; the gauges follow", async () => {
+    const election = fakeElection();
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0", leaderElection: election.factory, onLostLeadership: () => {} }));
+    t.addController("certs");
+    await t.manager.start();
+    const port = t.manager.healthPort!;
+    const gauges = async () => {
+      const text = await t.registry.metrics();
+      return [/^cert_agent_ready (\d)$/m.exec(text)?.[1], /^cert_agent_leader (\d)$/m.exec(text)?.[1]];
+    };
+    expect(await gauges()).toEqual(["1", "0"]); // standing by: ready, not the one working
+    await election.lead();
+    await flush();
+    expect(await gauges()).toEqual(["1", "1"]);
+    expect((await get(port, "/healthz")).status).toBe(200);
+    await election.lose();
+    expect(await get(port, "/healthz")).toEqual({
+      status: 503,
+      body: "leader-election: the Lease was lost at 2026-01-01T00:00:00.000Z and this replica is still running\n",
+    });
+    expect(await get(port, "/readyz")).toEqual({ status: 503, body: "leader-election: the Lease was lost\n" });
+    expect(await gauges()).toEqual(["0", "0"]);
+  });
+
+  it("cert_agent_ready follows /readyz; without leader election cert_agent_leader is 1 once working", async () => {
+    const t = track(setup());
+    t.addController("certs");
+    for (const s of t.created) s.syncOnStart = false;
+    await t.manager.start();
+    let text = await t.registry.metrics();
+    expect(text).toMatch(/^cert_agent_ready 0$/m);
+    expect(text).toMatch(/^cert_agent_leader 1$/m);
+    t.source("issuedcertificates").synced = true;
+    text = await t.registry.metrics();
+    expect(text).toMatch(/^cert_agent_ready 1$/m);
+  });
+
+  it("/statusz: leadership, controllers with depth and last progress, informers, the API facts and added sections", async () => {
+    const election = fakeElection();
+    const api = {
+      snapshot: () => ({
+        lastSuccessAt: new Date("2026-01-01T00:00:04Z"), clockSkewMs: -2000, clockSkewMeasuredAt: new Date("2026-01-01T00:00:04Z"),
+        clockSkewWarningMs: 60_000, clockSkewExceeded: false,
+      }),
+    };
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0", leaderElection: election.factory, stallThresholdMs: THRESHOLD, api, identity: "agent-0" }));
+    const gate = deferred();
+    t.preloads.set("issuedcertificates", [obj("ns", "a"), obj("ns", "b"), obj("ns", "c")]);
+    t.addController("certs", { concurrency: 1 }, async (key) => {
+      if (key === "ns/a") return;
+      await gate.promise;
+    });
+    t.manager.addStatusSection("certificates", async () => [{ name: "a" }]);
+    await t.manager.start();
+    const port = t.manager.healthPort!;
+    const standby = JSON.parse((await get(port, "/statusz")).body) as Record<string, unknown>;
+    expect(standby).toMatchObject({ identity: "agent-0", leadership: "standby", working: false, healthy: true, ready: true, certificates: [{ name: "a" }] });
+    // Not started on a standby replica: not synced, and that is fine.
+    expect(standby.informers).toEqual([{ name: "issuedcertificates", synced: false, failingSince: null, lastError: null, restarts: 0 }]);
+
+    t.clock.advance(2000);
+    await election.lead();
+    await flush();
+    t.clock.advance(3000);
+    const res = await get(port, "/statusz");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({
+      time: "2026-01-01T00:00:05.000Z",
+      identity: "agent-0",
+      leadership: "leading",
+      lostLeadershipTime: null,
+      working: true,
+      healthy: true,
+      healthFailures: [],
+      ready: true,
+      readyFailures: [],
+      stallThresholdSeconds: 60,
+      controllers: [{
+        name: "certs",
+        queueDepth: 1,
+        processing: 1,
+        failing: 0,
+        busySince: "2026-01-01T00:00:02.000Z",
+        lastProgressTime: "2026-01-01T00:00:02.000Z",
+        noProgressSince: "2026-01-01T00:00:02.000Z",
+      }],
+      informers: [{ name: "issuedcertificates", synced: true, failingSince: null, lastError: null, restarts: 0 }],
+      api: {
+        lastSuccessTime: "2026-01-01T00:00:04.000Z",
+        lastErrorTime: null,
+        lastError: null,
+        clockSkewSeconds: -2,
+        clockSkewMeasuredTime: "2026-01-01T00:00:04.000Z",
+        clockSkewWarningSeconds: 60,
+        clockSkewExceeded: false,
+      },
+      certificates: [{ name: "a" }],
+    });
+    gate.resolve();
+  });
+
+  it("/statusz shows the failing checks and says 'no leader election' without it", async () => {
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0", stallThresholdMs: THRESHOLD }));
+    t.addController("certs");
+    for (const s of t.created) s.syncOnStart = false;
+    await t.manager.start();
+    failing(t.source("issuedcertificates"), t.clock.now(), "Forbidden");
+    t.clock.advance(THRESHOLD);
+    const doc = JSON.parse((await get(t.manager.healthPort!, "/statusz")).body) as Record<string, unknown>;
+    expect(doc).toMatchObject({
+      leadership: "no leader election",
+      identity: null,
+      api: null,
+      healthy: false,
+      healthFailures: [{ check: "informer:issuedcertificates", detail: expect.stringContaining("last error: Forbidden") }],
+      ready: false,
+      readyFailures: [{ check: "informer:issuedcertificates", detail: "informer issuedcertificates has not synced" }],
+      informers: [{ name: "issuedcertificates", synced: false, failingSince: "2026-01-01T00:00:00.000Z", lastError: "Forbidden", restarts: 3 }],
+    });
+  });
+});

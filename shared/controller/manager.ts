@@ -1,19 +1,22 @@
 // A small manager in the spirit of controller-runtime's: it owns the shared informers (one per
-// resource and selector, however many controllers listen), one queue per controller, a readiness
-// check per informer, the leader-election gate, the periodic resync, the probe and metrics
-// endpoints, and an orderly stop. Controllers register with a builder-like spec saying what wakes
+// resource and selector, however many controllers listen), one queue per controller, the health
+// rules (health.ts: /readyz, /healthz), /statusz, the leader-election gate, the periodic resync,
+// the probe and metrics endpoints, and an orderly stop. Controllers register with a builder-like spec saying what wakes
 // them: `for` (the primary resource), `owns` (objects whose controller ownerReference points at
 // it) and `watches` (any objects, with a function mapping each to the keys it concerns).
 import type { KubeConfig, KubernetesObject, ListPromise } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Logger } from "winston";
+import type { ApiFacts } from "./api-health";
 import { BackoffOptions } from "./backoff";
 import { Cancel, Clock } from "./clock";
 import { Controller, Reconciler } from "./controller";
 import { errorMessage } from "./errors";
+import { DEFAULT_STALL_THRESHOLD_MS, Failure, HealthFacts, Leadership, livenessFailures, readinessFailures } from "./health";
 import { ResilientInformer, Source } from "./informer";
 import { ControllerMetrics } from "./metrics";
 import { Check, HttpEndpoint, parseBindAddress, startHealthServer, startMetricsServer } from "./server";
+import { managerStatus, ManagerStatus } from "./status";
 
 export interface SourceSpec<T extends KubernetesObject = KubernetesObject> {
   /** Names the informer in logs and readiness checks. */
@@ -67,6 +70,16 @@ export interface ManagerOptions {
   onLostLeadership?: () => void | Promise<void>;
   healthProbeBindAddress?: string;
   metricsBindAddress?: string;
+  /** How long an informer may fail, or a controller owe work without progress, before /healthz fails (default 10m). */
+  stallThresholdMs?: number;
+  /** What the requests to the API server say (ApiHealth, fed by ObservedKubeConfig), for /statusz. */
+  api?: { snapshot(): ApiFacts };
+  /** This replica's name (the Lease holder identity), for /statusz. */
+  identity?: string;
+}
+
+function runChecks(checks: { name: string; check: Check }[]): Failure[] {
+  return checks.map(({ name, check }) => ({ name, ...check() })).filter((r) => !r.ok).map((r) => ({ check: r.name, detail: r.detail ?? "failed" }));
 }
 
 export const keyOf = (obj: KubernetesObject): string | undefined =>
@@ -78,8 +91,11 @@ export class Manager {
   private readonly metrics: ControllerMetrics;
   private readonly readyChecks: { name: string; check: Check }[] = [];
   private readonly healthChecks: { name: string; check: Check }[] = [];
+  private readonly statusSections: { name: string; section: () => unknown }[] = [];
   private readonly endpoints: HttpEndpoint[] = [];
   private elector: Elector | undefined;
+  private leadership: Leadership;
+  private lostLeadershipAt: Date | undefined;
   private cancelResync: Cancel | undefined;
   private working = false;
   private stopping = false;
@@ -89,7 +105,12 @@ export class Manager {
   metricsPort?: number;
 
   constructor(private readonly o: ManagerOptions) {
-    this.metrics = new ControllerMetrics(o.registry, () => this.controllers.map((c) => c.controller));
+    this.leadership = o.leaderElection ? "standby" : "no leader election";
+    this.metrics = new ControllerMetrics(o.registry, {
+      controllers: () => this.controllers.map((c) => c.controller),
+      ready: () => this.readiness().length === 0,
+      leading: () => this.working && (this.leadership === "leading" || this.leadership === "no leader election"),
+    });
   }
 
   /** The shared informer for spec (one per path and selector). */
@@ -99,12 +120,6 @@ export class Manager {
     if (!source) {
       source = this.o.sourceFactory?.(spec as SourceSpec) ?? this.informer(spec as SourceSpec);
       this.sources.set(id, source);
-      const named = source;
-      this.addReadyCheck(`informer:${spec.name}`, () => ({
-        // A standby replica is ready: it only waits for the Lease and has started no informer.
-        ok: !this.working || named.hasSynced(),
-        detail: `informer ${spec.name} has not synced`,
-      }));
     }
     return source as unknown as Source<T>;
   }
@@ -145,12 +160,53 @@ export class Manager {
     return controller;
   }
 
+  /** A readiness check besides the built-in rules (health.ts). */
   addReadyCheck(name: string, check: Check): void {
     this.readyChecks.push({ name, check });
   }
 
+  /** A liveness check besides the built-in rules (health.ts). */
   addHealthCheck(name: string, check: Check): void {
     this.healthChecks.push({ name, check });
+  }
+
+  /** A top-level field of /statusz (e.g. the agent's certificates); may be async. */
+  addStatusSection(name: string, section: () => unknown): void {
+    this.statusSections.push({ name, section });
+  }
+
+  /** What the health rules look at, now. */
+  healthFacts(): HealthFacts {
+    return {
+      now: this.o.clock.now(),
+      stallThresholdMs: this.o.stallThresholdMs ?? DEFAULT_STALL_THRESHOLD_MS,
+      working: this.working,
+      stopping: this.stopping,
+      leadership: this.leadership,
+      lostLeadershipAt: this.lostLeadershipAt,
+      informers: [...this.sources.values()].map((s) => ({ name: s.name, synced: s.hasSynced(), ...s.health?.() })),
+      controllers: this.controllers.map(({ controller }) => controller.progress()),
+    };
+  }
+
+  /** Failing liveness checks (empty: /healthz is 200). */
+  liveness(facts = this.healthFacts()): Failure[] {
+    return [...livenessFailures(facts), ...runChecks(this.healthChecks)];
+  }
+
+  /** Failing readiness checks (empty: /readyz is 200). */
+  readiness(facts = this.healthFacts()): Failure[] {
+    return [...readinessFailures(facts), ...runChecks(this.readyChecks)];
+  }
+
+  /** The /statusz document. */
+  async status(): Promise<ManagerStatus & Record<string, unknown>> {
+    const facts = this.healthFacts();
+    const sections = await Promise.all(this.statusSections.map(async ({ name, section }) => [name, await section()] as const));
+    return {
+      ...managerStatus({ facts, identity: this.o.identity, api: this.o.api?.snapshot(), liveness: this.liveness(facts), readiness: this.readiness(facts) }),
+      ...Object.fromEntries(sections),
+    };
   }
 
   /** True while informers and controllers run (at once, or while holding the Lease). */
@@ -169,8 +225,14 @@ export class Manager {
       return;
     }
     this.elector = this.o.leaderElection({
-      onStartedLeading: () => this.startWorking(),
+      onStartedLeading: () => {
+        this.leadership = "leading";
+        return this.startWorking();
+      },
       onStoppedLeading: async () => {
+        // Until the process exits (onLostLeadership's default), /healthz and /readyz say so.
+        this.leadership = "lost";
+        this.lostLeadershipAt = this.o.clock.now();
         this.o.log.error("lost leadership");
         await this.o.onLostLeadership?.();
       },
@@ -207,11 +269,16 @@ export class Manager {
   private async serveEndpoints(): Promise<void> {
     const health = parseBindAddress(this.o.healthProbeBindAddress ?? "0");
     if (health) {
-      const run = (checks: { name: string; check: Check }[]) => () => {
-        const failed = checks.map(({ name, check }) => ({ name, ...check() })).filter((r) => !r.ok);
-        return { ok: failed.length === 0, detail: failed.map((f) => `${f.name}: ${f.detail ?? "failed"}`).join("\n") };
+      // One line per failing check: "<check>: <what is wrong>".
+      const asCheck = (failures: () => Failure[]): Check => () => {
+        const failed = failures();
+        return { ok: failed.length === 0, detail: failed.map((f) => `${f.check}: ${f.detail}`).join("\n") };
       };
-      const endpoint = await startHealthServer(health.host, health.port, { healthz: [run(this.healthChecks)], readyz: [run(this.readyChecks)] });
+      const endpoint = await startHealthServer(health.host, health.port, {
+        healthz: [asCheck(() => this.liveness())],
+        readyz: [asCheck(() => this.readiness())],
+        statusz: () => this.status(),
+      });
       this.endpoints.push(endpoint);
       this.healthPort = endpoint.port;
     }

@@ -1,5 +1,6 @@
 // The probe and metrics endpoints of a controller process (kubebuilder's layout): /healthz and
-// /readyz on the health address, /metrics (Prometheus text format) on the metrics address.
+// /readyz on the health address (text: "ok", or 503 with one line per failing check), /statusz
+// there too (JSON, for humans and scripts), /metrics (Prometheus text format) on the metrics address.
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
@@ -34,10 +35,27 @@ function listen(server: Server, host: string, port: number): Promise<HttpEndpoin
   });
 }
 
-export function startHealthServer(host: string, port: number, checks: { healthz: Check[]; readyz: Check[] }): Promise<HttpEndpoint> {
+export interface HealthEndpoints {
+  healthz: Check[];
+  readyz: Check[];
+  /** The /statusz document (served as JSON); without it /statusz is 404. */
+  statusz?: () => unknown | Promise<unknown>;
+}
+
+export function startHealthServer(host: string, port: number, endpoints: HealthEndpoints): Promise<HttpEndpoint> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
-    const list = path === "/healthz" || path === "/livez" ? checks.healthz : path === "/readyz" ? checks.readyz : undefined;
+    if (path === "/statusz" && endpoints.statusz) {
+      const statusz = endpoints.statusz;
+      Promise.resolve()
+        .then(() => statusz())
+        .then(
+          (doc) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(doc, null, 2) + "\n"),
+          (err) => res.writeHead(500, { "content-type": "text/plain" }).end(`statusz failed: ${String(err)}\n`),
+        );
+      return;
+    }
+    const list = path === "/healthz" || path === "/livez" ? endpoints.healthz : path === "/readyz" ? endpoints.readyz : undefined;
     if (!list) {
       res.writeHead(404).end("not found\n");
       return;

@@ -1,6 +1,10 @@
 // A work queue keyed "namespace/name", like client-go's: a key is never processed by two workers
 // at once, adds of a queued key collapse into one, a key added while it is being processed runs
 // again afterwards, and delayed adds keep only the earliest deadline per key.
+//
+// It also knows since when it owes work (busySince), for the stall rule of /healthz: a key waiting,
+// being processed, or failing (retried with backoff) is owed; a key merely scheduled for later by a
+// successful reconcile (requeueAfter) is not.
 import { backoffDelay, BackoffOptions } from "./backoff";
 import { Cancel, Clock } from "./clock";
 
@@ -14,6 +18,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private waiters: ((key: string | undefined) => void)[] = [];
   private shuttingDown = false;
+  /** When the queue last went from owing nothing to owing work (ms); undefined while it owes nothing. */
+  private busySinceMs: number | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -27,6 +33,7 @@ export class WorkQueue {
       return;
     }
     if (this.queued.has(key)) return;
+    this.noteBusy();
     const waiter = this.waiters.shift();
     if (waiter) {
       this.processing.add(key);
@@ -56,6 +63,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const attempt = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, attempt);
+    this.noteBusy();
     const delay = backoffDelay(attempt, this.backoff);
     this.addAfter(key, delay);
     return delay;
@@ -64,6 +72,7 @@ export class WorkQueue {
   /** Clears the failure count of key (after a success). */
   forget(key: string): void {
     this.failures.delete(key);
+    this.noteIdleIfSo();
   }
 
   failureCount(key: string): number {
@@ -85,10 +94,34 @@ export class WorkQueue {
   done(key: string): void {
     this.processing.delete(key);
     if (this.dirty.delete(key)) this.add(key);
+    this.noteIdleIfSo();
   }
 
   len(): number {
     return this.queue.length;
+  }
+
+  /** Keys being processed now. */
+  processingCount(): number {
+    return this.processing.size;
+  }
+
+  /** Keys whose last reconcile failed and that wait for (or run) their retry. */
+  failingCount(): number {
+    return this.failures.size;
+  }
+
+  /** Since when the queue owes work (a key waiting, processing or failing); undefined while it owes none. */
+  busySince(): Date | undefined {
+    return this.busySinceMs === undefined ? undefined : new Date(this.busySinceMs);
+  }
+
+  private noteBusy(): void {
+    this.busySinceMs ??= this.clock.now().getTime();
+  }
+
+  private noteIdleIfSo(): void {
+    if (this.queue.length === 0 && this.processing.size === 0 && this.failures.size === 0) this.busySinceMs = undefined;
   }
 
   shutDown(): void {
