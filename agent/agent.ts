@@ -2,16 +2,19 @@
 // the demo, the benchmark and the tests call.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "winston";
-import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate } from "../shared/api/types";
+import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
+import { ApiHealth } from "../shared/controller/api-health";
 import { Clock, systemClock } from "../shared/controller/clock";
 import { KubeEventRecorder } from "../shared/controller/events";
 import { LeaderElector } from "../shared/controller/leader-election";
 import { Manager } from "../shared/controller/manager";
 import { ObjectClient } from "../shared/kube/api";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { ObservedKubeConfig } from "../shared/kube/observed-kubeconfig";
 import { SecretClient } from "../shared/kube/secrets";
+import { certificateStatuses, readExpiries } from "./certificate-status";
 import { Config } from "./config";
 import { COMPONENT } from "./constants";
 import { bouncerClients, registerPodBounceController } from "./bouncer/pod-bounce-controller";
@@ -24,6 +27,8 @@ export interface RunningAgent {
   healthPort?: number;
   metricsPort?: number;
   metrics: AgentMetrics;
+  /** What the agent's API requests say (errors, last success, clock skew). */
+  api: ApiHealth;
   stop(options?: { deadlineMs?: number }): Promise<void>;
 }
 
@@ -39,10 +44,14 @@ export interface AgentOverrides {
   leaseTimingsMs?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
-export async function startAgent(config: Config, kc: KubeConfig, log: Logger, overrides: AgentOverrides = {}): Promise<RunningAgent> {
+export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logger, overrides: AgentOverrides = {}): Promise<RunningAgent> {
   const clock = overrides.clock ?? systemClock;
   const metrics = new AgentMetrics();
   const identity = overrides.identity ?? process.env.POD_NAME ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+  // Every client below is built on this KubeConfig, so each request to the API server is counted
+  // (cert_agent_api_errors_total) and timed against the server's clock in one place.
+  const api = new ApiHealth({ clock, registry: metrics.registry, log, clockSkewWarningMs: config.clockSkewWarningMs });
+  const kc = new ObservedKubeConfig(sourceKc, api);
   const manager = new Manager({
     kc,
     clock,
@@ -51,6 +60,9 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     resyncMs: config.resyncMs,
     healthProbeBindAddress: config.healthProbeBindAddress,
     metricsBindAddress: config.metricsBindAddress,
+    stallThresholdMs: config.stallThresholdMs,
+    api,
+    identity,
     leaderElection: config.leaderElect
       ? (hooks) => new LeaderElector({
           kc, clock, log, identity, ...hooks, ...(overrides.leaseTimingsMs ?? {}),
@@ -83,6 +95,15 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
   registerPodBounceController(manager, config.namespace, {
     ...bouncer, issuedCertificates, secrets, clock, log, events, strategy: config.bounceStrategy, pollMs: 10_000,
   });
+  // The informers the controllers registered above (the manager shares one per path and selector).
+  const certificates = manager.source<IssuedCertificate & KubernetesObject>({
+    name: "issuedcertificates", path: issuedCertificates.watchPath(config.namespace), list: () => issuedCertificates.list(config.namespace) as never,
+  });
+  const directives = manager.source<PodBounceDirective & KubernetesObject>({
+    name: "podbouncedirectives", path: bouncer.directives.watchPath(config.namespace), list: () => bouncer.directives.list(config.namespace) as never,
+  });
+  manager.addStatusSection("certificates", async () =>
+    certificateStatuses(certificates.list(), directives.list(), await readExpiries(metrics.expiration)));
   await manager.start();
   log.info("agent started", {
     namespace: config.namespace ?? "(all)", concurrency: config.concurrency, healthPort: manager.healthPort,
@@ -92,6 +113,7 @@ export async function startAgent(config: Config, kc: KubeConfig, log: Logger, ov
     healthPort: manager.healthPort,
     metricsPort: manager.metricsPort,
     metrics,
+    api,
     isWorking: () => manager.isWorking(),
     async stop(options) {
       await manager.stop(options);

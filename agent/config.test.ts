@@ -21,7 +21,16 @@ describe("parseConfig", () => {
       bounceStrategy: "rollout",
       bounceTimeoutMs: 600_000,
       renewBefore: { share: 1 / 3 },
+      stallThresholdMs: 600_000,
+      clockSkewWarningMs: 60_000,
     });
+  });
+
+  it("takes --stall-threshold and --clock-skew-warning from flags or the environment, positive only", () => {
+    expect(parseConfig(["--stall-threshold", "90s", "--clock-skew-warning", "5s"], {})).toMatchObject({ stallThresholdMs: 90_000, clockSkewWarningMs: 5000 });
+    expect(parseConfig([], { CERT_AGENT_STALL_THRESHOLD: "2m", CERT_AGENT_CLOCK_SKEW_WARNING: "30s" })).toMatchObject({ stallThresholdMs: 120_000, clockSkewWarningMs: 30_000 });
+    expect(() => parseConfig(["--stall-threshold", "0"], {})).toThrow(/^--stall-threshold: must be positive$/);
+    expect(() => parseConfig(["--clock-skew-warning", "soon"], {})).toThrow(/^--clock-skew-warning: invalid duration "soon"/);
   });
 
   it("takes --renew-before as a share or a duration", () => {
