@@ -144,7 +144,8 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
     case "FINISHED": {
       // (A foreign target was refused above, before the chain.)
       const renewBefore = opts.renewBefore ?? DEFAULT_RENEW_BEFORE;
-      const trigger = reissueTrigger(o, { now: opts.now, renewBefore, lateAfterMs: opts.resyncMs });
+      // Late: past the renewal time by more than a resync period (and at least a minute): the agent was down.
+      const trigger = reissueTrigger(o, { now: opts.now, renewBefore, lateAfterMs: Math.max(opts.resyncMs, 60_000) });
       if (trigger) return begin(nextRevision, trigger);
       if (o.target.state !== "valid") return { action: "none" };
       // Wake up at the renewal time; long delays are safe (Clock chunks them) and the resync

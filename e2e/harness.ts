@@ -171,10 +171,11 @@ export function openssl(args: string[], files: Record<string, string> = {}): str
   return execFileSync("openssl", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-/** The checks an operator would run on the final secret, with the real openssl. */
-export function opensslCheckBundle(data: Record<string, string>): { verify: string; keyMatches: boolean } {
+/** The checks an operator would run on the final secret, with the real openssl (at a given time: tests that shift clocks). */
+export function opensslCheckBundle(data: Record<string, string>, at?: Date): { verify: string; keyMatches: boolean } {
   const files = { "ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": data["ca-key.pem"], "root-cert.pem": data["root-cert.pem"], "cert-chain.pem": data["cert-chain.pem"] };
-  const verify = openssl(["verify", "-CAfile", "root-cert.pem", "ca-cert.pem"], files).trim();
+  const attime = at ? ["-attime", String(Math.floor(at.getTime() / 1000))] : [];
+  const verify = openssl(["verify", ...attime, "-CAfile", "root-cert.pem", "ca-cert.pem"], files).trim();
   const fromKey = openssl(["pkey", "-in", "ca-key.pem", "-pubout"], files);
   const fromCert = openssl(["x509", "-in", "ca-cert.pem", "-pubkey", "-noout"], files);
   return { verify, keyMatches: fromKey === fromCert };
