@@ -109,6 +109,7 @@ describe("describeApiError", () => {
     [{ code: 401, body: undefined }, "HTTP 401 Unauthorized"],
     [{ code: 502, body: "<html>bad gateway</html>" }, "HTTP 502"],
     [new Error("first line\nsecond line"), "first line"],
+    [new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }) }), "fetch failed: connect ECONNREFUSED 127.0.0.1:1"],
     ["a string", "a string"],
   ])("%j", (err, text) => {
     expect(describeApiError(err)).toBe(text);

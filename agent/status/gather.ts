@@ -108,6 +108,12 @@ export function describeApiError(err: unknown): string {
     const message = typeof status?.message === "string" && status.message ? `: ${status.message}` : "";
     return `HTTP ${e.code}${reason}${message}`;
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split("\n")[0];
+  // fetch's own message is just "fetch failed"; the reason (ECONNREFUSED, a TLS error) is its cause.
+  const messages: string[] = [];
+  for (let e: unknown = err; e !== undefined && messages.length < 4; e = (e as { cause?: unknown }).cause) {
+    const message = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    if (message && !messages.includes(message)) messages.push(message);
+    if (!(e instanceof Error)) break;
+  }
+  return messages.join(": ");
 }
