@@ -6,8 +6,8 @@ import { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { CoreV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { ObservedKubeConfig, kubernetesVerb } from "../kube/observed-kubeconfig";
-import { ApiHealth, clockSkewMs, NO_RESPONSE_CODE } from "./api-health";
+import { ApiCallOutcome, ObservedKubeConfig, kubernetesVerb } from "../kube/observed-kubeconfig";
+import { ApiHealth, clockSkewMs, isFailure, NO_RESPONSE_CODE } from "./api-health";
 import { FakeClock } from "./clock";
 import { createLogger } from "./logger";
 
@@ -66,24 +66,44 @@ function setup(clockSkewWarningMs = 60_000) {
 }
 
 describe("ApiHealth", () => {
+  it.each<[string, ApiCallOutcome, boolean]>([
+    ["200", { status: 200 }, false],
+    ["201", { status: 201 }, false],
+    ["404: an answer (absent)", { status: 404 }, false],
+    ["409: an answer (read again)", { status: 409 }, false],
+    ["400", { status: 400 }, true],
+    ["401", { status: 401 }, true],
+    ["403", { status: 403 }, true],
+    ["410", { status: 410 }, true],
+    ["422", { status: 422 }, true],
+    ["429", { status: 429 }, true],
+    ["500", { status: 500 }, true],
+    ["503", { status: 503 }, true],
+    ["no response", { error: new Error("connect ECONNREFUSED") }, true],
+  ])("isFailure(%s) is %p", (_name, outcome, expected) => {
+    expect(isFailure(outcome)).toBe(expected);
+  });
+
   it("counts failures by verb and code, never successes; keeps the last success and the last error", async () => {
     const t = setup();
     t.api.begin("get")({ status: 200 });
     expect(t.api.snapshot()).toMatchObject({ lastSuccessAt: T });
     expect(t.api.snapshot().lastErrorAt).toBeUndefined();
     t.clock.advance(1000);
+    t.api.begin("get")({ status: 403 });
+    t.api.begin("update")({ status: 503 });
+    t.api.begin("update")({ status: 503 });
     t.api.begin("get")({ status: 404 });
-    t.api.begin("update")({ status: 409 });
     t.api.begin("update")({ status: 409 });
     t.clock.advance(1000);
     t.api.begin("watch")({ error: new Error("connect ECONNREFUSED 127.0.0.1:6443") });
     expect(await t.errors()).toEqual([
-      { verb: "get", code: "404", value: 1 },
-      { verb: "update", code: "409", value: 2 },
+      { verb: "get", code: "403", value: 1 },
+      { verb: "update", code: "503", value: 2 },
       { verb: "watch", code: NO_RESPONSE_CODE, value: 1 },
     ]);
     expect(t.api.snapshot()).toMatchObject({
-      lastSuccessAt: T,
+      lastSuccessAt: ms(1000),
       lastErrorAt: ms(2000),
       lastError: "watch: connect ECONNREFUSED 127.0.0.1:6443",
     });
@@ -186,7 +206,6 @@ describe("ObservedKubeConfig on a local HTTP server", () => {
 
     expect(seen).toHaveLength(5);
     expect(await t.errors()).toEqual([
-      { verb: "get", code: "404", value: 1 },
       { verb: "create", code: "500", value: 1 },
       { verb: "watch", code: "403", value: 1 },
     ]);

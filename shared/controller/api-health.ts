@@ -14,10 +14,20 @@ export const DEFAULT_CLOCK_SKEW_WARNING_MS = 60_000;
 /** The code label of a call that got no HTTP response at all (client-go's rest_client metrics use the same). */
 export const NO_RESPONSE_CODE = "<error>";
 
+/**
+ * Whether a request failed. 404 and 409 are answers, not failures: the agent reads objects that may
+ * not exist yet (a GET's 404 is "absent"), and writes with optimistic concurrency (a 409 means "read
+ * again"); counting them would make the error rate of a healthy agent never zero.
+ */
+export function isFailure(outcome: ApiCallOutcome): boolean {
+  if (outcome.status === undefined) return true;
+  return outcome.status >= 400 && outcome.status !== 404 && outcome.status !== 409;
+}
+
 export interface ApiFacts {
-  /** When a request last got a response below 400. */
+  /** When a request last got an answer that is not a failure (below 400, or 404/409). */
   lastSuccessAt?: Date;
-  /** When a request last failed (a status of 400 or more, or no response), and how. */
+  /** When a request last failed (no response, or a status of 400 or more but 404 and 409), and how. */
   lastErrorAt?: Date;
   lastError?: string;
   /** Our clock minus the API server's (positive: ours is ahead), the smallest value the last measurement allows. */
@@ -58,7 +68,7 @@ export class ApiHealth implements ApiObserver {
     this.facts = { clockSkewWarningMs: o.clockSkewWarningMs ?? DEFAULT_CLOCK_SKEW_WARNING_MS, clockSkewExceeded: false };
     this.errors = new Counter({
       name: "cert_agent_api_errors_total",
-      help: `API server requests that failed, by Kubernetes verb and HTTP status code (${NO_RESPONSE_CODE}: no response, e.g. connection refused or timed out)`,
+      help: `API server requests that failed, by Kubernetes verb and HTTP status code (${NO_RESPONSE_CODE}: no response, e.g. connection refused or timed out; 404 and 409 are answers, not counted)`,
       labelNames: ["verb", "code"],
       registers: [o.registry],
     });
@@ -78,7 +88,7 @@ export class ApiHealth implements ApiObserver {
     const receivedAt = this.o.clock.now();
     const date = outcome.date ? new Date(outcome.date) : undefined;
     if (date && !Number.isNaN(date.getTime())) this.measureSkew(clockSkewMs(sentAt, receivedAt, date), receivedAt);
-    if (outcome.status !== undefined && outcome.status < 400) {
+    if (!isFailure(outcome)) {
       this.facts.lastSuccessAt = receivedAt;
       return;
     }

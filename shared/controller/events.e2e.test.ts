@@ -1,10 +1,11 @@
-// KubeEventRecorder against the real kube-apiserver of the shared control plane (defect 9): a repeat
-// whose original Event has expired must become a new Event instead of a lost 404 PATCH, and
-// reportingInstance / source.host must name the replica, not the component.
-import { CoreV1Api, CoreV1Event, KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
+// KubeEventRecorder against the real kube-apiserver of the shared control plane: identical repeats
+// fold into one Event with a count (also seen through events.k8s.io/v1), concurrent repeats too;
+// (defect 9) a repeat whose original Event has expired must become a new Event instead of a lost
+// 404 PATCH, and reportingInstance / source.host must name the replica, not the component.
+import { CoreV1Api, CoreV1Event, EventsV1Api, KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
 import { Writable } from "node:stream";
 import { createTestNamespace, describeWithControlPlane, sharedKubeConfig, type TestNamespace } from "../../e2e/controlplane/testenv";
-import { systemClock } from "./clock";
+import { FakeClock, systemClock } from "./clock";
 import { defaultReportingInstance, KubeEventRecorder, type EventTarget } from "./events";
 import { createLogger } from "./logger";
 
@@ -48,6 +49,41 @@ describeWithControlPlane("KubeEventRecorder on a real API server", () => {
 
   beforeEach(() => {
     logLines = [];
+  });
+
+  it("folds identical repeats into one Event: count, firstTimestamp kept, lastTimestamp of the last; events.k8s.io/v1 sees the same", async () => {
+    const clock = new FakeClock(new Date("2026-05-01T10:00:00Z"));
+    const recorder = new KubeEventRecorder(kc, "cert-agent", clock, logger(), { reportingInstance: "cert-agent-0" });
+    const t = await target("repeats");
+    for (let i = 0; i < 5; i++) {
+      await recorder.record(t, "Warning", "IssuerFailed", "signing CA is offline");
+      clock.advance(60_000);
+    }
+    const [event, ...more] = await eventsAbout(t);
+    expect(more).toHaveLength(0);
+    expect(event).toMatchObject({ type: "Warning", reason: "IssuerFailed", message: "signing CA is offline", count: 5 });
+    expect(new Date(event!.firstTimestamp!).toISOString()).toBe("2026-05-01T10:00:00.000Z");
+    expect(new Date(event!.lastTimestamp!).toISOString()).toBe("2026-05-01T10:04:00.000Z");
+    // The same object through the newer API, as `kubectl events` reads it.
+    const viaEventsApi = await kc.makeApiClient(EventsV1Api).readNamespacedEvent({ name: event!.metadata!.name!, namespace: ns.name });
+    expect(viaEventsApi).toMatchObject({ reason: "IssuerFailed", note: "signing CA is offline", deprecatedCount: 5 });
+    expect(logLines.filter((l) => l.message === "could not record event")).toEqual([]);
+  });
+
+  it("folds concurrent identical repeats too (one Event, the full count), and keeps another type, reason or message apart", async () => {
+    const recorder = new KubeEventRecorder(kc, "cert-agent", systemClock, logger(), { reportingInstance: "cert-agent-0" });
+    const t = await target("concurrent");
+    await Promise.all([...Array(6)].map(() => recorder.record(t, "Warning", "BounceWaiting", "waiting for istio-system/istiod")));
+    await recorder.record(t, "Normal", "BounceWaiting", "waiting for istio-system/istiod");
+    await recorder.record(t, "Warning", "BounceTimedOut", "waiting for istio-system/istiod");
+    await recorder.record(t, "Warning", "BounceWaiting", "waiting for gateways/ingress");
+    const summary = (await eventsAbout(t)).map((e) => `${e.type} ${e.reason} ${e.message} x${e.count}`).sort();
+    expect(summary).toEqual([
+      "Normal BounceWaiting waiting for istio-system/istiod x1",
+      "Warning BounceTimedOut waiting for istio-system/istiod x1",
+      "Warning BounceWaiting waiting for gateways/ingress x1",
+      "Warning BounceWaiting waiting for istio-system/istiod x6",
+    ]);
   });
 
   it("records a repeat whose original Event expired as a new Event (defect 9: the 404 PATCH lost it)", async () => {
