@@ -60,6 +60,34 @@ describe("readIntent", () => {
     ])("refuses %s", (_what, hosts, message) => {
       expect(refusal(ic((o) => (o.spec!.hosts = hosts))).message).toMatch(message);
     });
+
+    // Hostile hosts are refused before any key is made, naming the entry (quoted, escaped, cut to 100).
+    it.each<[string, string[], string]>([
+      ["a NUL", [ISTIOD_SPIFFE_ID, "a\u0000b.example"], 'spec.hosts[1] "a\\u0000b.example" contains control characters'],
+      ["an ANSI escape", ["\u001b[31mred"], 'spec.hosts[0] "\\u001b[31mred" contains control characters'],
+      ["a non-ASCII (IDN) name", ["bücher.example"], 'spec.hosts[0] "bücher.example" contains non-ASCII characters (write an internationalised name in punycode, xn--...)'],
+      ["a mistyped IP", ["999.1.1.1"], 'spec.hosts[0] "999.1.1.1" looks like an IP address but is not a valid one'],
+      ["an e-mail address", ["a@b.com"], 'spec.hosts[0] "a@b.com" is neither an IP address, a URI with a scheme, nor a DNS name (letters, digits and hyphens in dot-separated labels of at most 63)'],
+      ["a 1 MB host, quoted short", [`${"a".repeat(1_000_000)}.example`], `spec.hosts[0] "${"a".repeat(100)}..." is longer than 253 characters`],
+    ])("refuses %s", (_what, hosts, message) => {
+      expect(refusal(ic((o) => (o.spec!.hosts = hosts))).message).toBe(message);
+    });
+  });
+
+  describe("org and ttlDays", () => {
+    it.each<[string, (o: IssuedCertificate) => void, string]>([
+      ["a NUL in orgName", (o) => (o.spec!.certOptions!.orgName = "evil\u0000org"), 'spec.certOptions.orgName "evil\\u0000org" contains control characters'],
+      ["a newline in the deprecated org", (o) => { o.spec!.certOptions!.orgName = ""; o.spec!.org = "a\nb"; }, 'spec.org "a\\nb" contains control characters'],
+      ["an orgName over 64 characters", (o) => (o.spec!.certOptions!.orgName = "o".repeat(65)), "spec.certOptions.orgName is longer than 64 characters (X.520's bound)"],
+      ["ttlDays over 100 years (an overflow, not a lifetime)", (o) => (o.spec!.certOptions!.ttlDays = 4294967295), "spec.certOptions.ttlDays 4294967295 is above 36500 (100 years)"],
+    ])("refuses %s", (_what, edit, message) => {
+      expect(refusal(ic(edit)).message).toBe(message);
+    });
+
+    it("accepts a 64-character org with non-ASCII letters and a 100-year lifetime", () => {
+      const intent = readIntent(ic((o) => { o.spec!.certOptions!.orgName = "Ö".repeat(64); o.spec!.certOptions!.ttlDays = 36_500; }));
+      expect(intent.org).toBe("Ö".repeat(64));
+    });
   });
 
   describe("target secret", () => {

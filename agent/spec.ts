@@ -1,6 +1,6 @@
 // Reads what an IssuedCertificate asks for and refuses what cannot work, before any key is made.
 import { IssuedCertificate, ObjectRef } from "../shared/api/types";
-import { KeySpec, parseKeyAlgorithm } from "../shared/pki";
+import { KeySpec, parseKeyAlgorithm, validateHost } from "../shared/pki";
 import { KEY_ALGORITHM_ANNOTATION } from "./constants";
 
 export interface CertificateIntent {
@@ -9,6 +9,14 @@ export interface CertificateIntent {
   keySpec: KeySpec;
   target: ObjectRef;
 }
+
+/** certOptions.ttlDays above this is a typo (the CRD allows up to 2^32-1: an overflow, not a lifetime). */
+export const MAX_TTL_DAYS = 36_500;
+/** X.520 ub-organization-name. */
+const MAX_ORG_LENGTH = 64;
+
+/** A value in a message: JSON-quoted (control characters escaped) and cut to 100 characters. */
+const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
 export class InvalidSpecError extends Error {
   override readonly name = "InvalidSpecError";
@@ -27,7 +35,13 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   const hosts = spec.hosts ?? [];
   if (hosts.length === 0) throw new InvalidSpecError("spec.hosts is empty: at least one SAN is required");
   const bad = hosts.find((h) => h.trim() === "" || h !== h.trim());
-  if (bad !== undefined) throw new InvalidSpecError(`spec.hosts contains an empty or space-padded entry ${JSON.stringify(bad)}`);
+  if (bad !== undefined) throw new InvalidSpecError(`spec.hosts contains an empty or space-padded entry ${quote(bad)}`);
+  for (const [i, host] of hosts.entries()) {
+    const why = validateHost(host);
+    if (why) throw new InvalidSpecError(`spec.hosts[${i}] ${quote(host)} ${why}`);
+  }
+  const ttlDays = spec.certOptions?.ttlDays ?? 0;
+  if (ttlDays > MAX_TTL_DAYS) throw new InvalidSpecError(`spec.certOptions.ttlDays ${ttlDays} is above ${MAX_TTL_DAYS} (100 years)`);
 
   const target = spec.issuedCertificateSecret!;
   if (!isSecretName(target.name) || !isNamespace(target.namespace)) {
@@ -48,10 +62,14 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   } catch (err) {
     throw new InvalidSpecError((err as Error).message);
   }
+  // certOptions.orgName wins over the deprecated org, as in Gloo Mesh.
+  const org = spec.certOptions?.orgName || spec.org || "";
+  const field = spec.certOptions?.orgName ? "spec.certOptions.orgName" : "spec.org";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(org)) throw new InvalidSpecError(`${field} ${quote(org)} contains control characters`);
+  if (org.length > MAX_ORG_LENGTH) throw new InvalidSpecError(`${field} is longer than ${MAX_ORG_LENGTH} characters (X.520's bound)`);
   return {
     hosts,
-    // certOptions.orgName wins over the deprecated org, as in Gloo Mesh.
-    org: spec.certOptions?.orgName || spec.org || "",
+    org,
     keySpec,
     target: { name: target.name, namespace: target.namespace },
   };

@@ -155,6 +155,15 @@ describeWithControlPlane("certificates.mesh.gloo.solo.io/v1 CRDs on a real API s
       expect(r.message).toContain("should be greater than or equal to 0");
     });
 
+    test("a spec.certOptions.ttlDays above 100 years (the uint32 that overflowed an issuer's dates)", async () => {
+      const r = await rejection(
+        create(ISSUED_CERTIFICATE.plural, issuedCertificate("forever", { certOptions: { ttlDays: 4294967295 } })),
+      );
+      expect(r.code).toBe(422);
+      expect(r.message).toContain("spec.certOptions.ttlDays: Invalid value: 4294967295");
+      expect(r.message).toContain("should be less than or equal to 36500");
+    });
+
     test("a spec.certificateSigningRequest that is not base64", async () => {
       const r = await rejection(create(CERTIFICATE_REQUEST.plural, certificateRequest("not-b64", "this is not base64!")));
       expect(r.code).toBe(422);

@@ -52,7 +52,8 @@ export const issuedCertificateSchema = obj({
     issuedCertificateSecret: objectRef("Where the agent writes the final secret (Istio reads istio-system/cacerts)"),
     podBounceDirective: objectRef("PodBounceDirective to run after issuing"),
     certOptions: obj({
-      ttlDays: uint32("Validity of the intermediate in days; 0 means 365"),
+      // At most 100 years: the proto's uint32 allows 2^32-1 days, which overflowed an issuer's dates to 1899.
+      ttlDays: { ...uint32("Validity of the intermediate in days; 0 means 365; at most 36500"), maximum: 36500 },
       rsaKeySizeBytes: uint32("RSA key size in BITS (Gloo Mesh's reading); 0 means 4096"),
       orgName: str("Subject O of the certificate"),
       secretRotationGracePeriodRatio: { type: "number", minimum: 0, maximum: 1 },

@@ -1,7 +1,7 @@
 import { classifyHost } from "./index";
-import { hostComparisonKey, parseIp, sanComparisonKey } from "./hosts";
+import { hostComparisonKey, parseIp, sanComparisonKey, validateHost } from "./hosts";
 
-describe("classifyHost (Gloo Mesh's rule)", () => {
+describe("classifyHost (Gloo Mesh's rule, with any URI scheme)", () => {
   it.each([
     ["10.0.0.1", "ip"],
     ["2001:db8::1", "ip"],
@@ -13,10 +13,68 @@ describe("classifyHost (Gloo Mesh's rule)", () => {
     ["localhost", "dns"],
     ["01.2.3.4", "dns"], // not an IP for node:net (nor for Go)
     ["fe80::1%eth0", "dns"], // Go's ParseIP rejects zones, and a SAN cannot carry one
-    ["SPIFFE://upper.case/prefix", "dns"], // Gloo Mesh's prefix check is case-sensitive
-    ["https://example.com", "dns"],
+    ["SPIFFE://upper.case/prefix", "uri"], // Gloo Mesh made it a dNSName; validateHost refuses it
+    ["https://example.com", "uri"], // Gloo Mesh made it a dNSName
   ])("%s -> %s", (host, kind) => {
     expect(classifyHost(host)).toBe(kind);
+  });
+});
+
+describe("validateHost: a DNS name, an IP without a zone, or a URI with a scheme; nothing else", () => {
+  it.each([
+    "istiod.istio-system.svc",
+    "*.mesh.example.com",
+    "localhost",
+    "xn--bcher-kva.example",
+    "a-b.c0",
+    `${"a".repeat(63)}.example`,
+    "10.0.0.1",
+    "2001:db8::1",
+    "::ffff:10.1.2.3",
+    "spiffe://cluster.local/ns/istio-system/sa/istiod",
+    "spiffe://td",
+    "spiffe://my_td.example-1/a.b/c-d/e_f",
+    "https://example.com/path?q=1",
+  ])("accepts %j", (host) => {
+    expect(validateHost(host)).toBeUndefined();
+  });
+
+  const NOT_A_NAME = "is neither an IP address, a URI with a scheme, nor a DNS name (letters, digits and hyphens in dot-separated labels of at most 63)";
+  const NOT_SPIFFE_PATH = "is not a SPIFFE ID: path segments must be non-empty, not '.' or '..', of letters, digits, '.', '-' or '_'";
+  const NOT_SPIFFE_TD = "is not a SPIFFE ID: the trust domain must be lowercase letters, digits, '.', '-' or '_'";
+  it.each([
+    ["a\u0000b.example", "contains control characters"],
+    ["evil.example\nX-Injected: 1", "contains control characters"],
+    ["\u001b[31mred.example", "contains control characters"],
+    ["bücher.example", "contains non-ASCII characters (write an internationalised name in punycode, xn--...)"],
+    ["a b.example", "contains spaces"],
+    ["999.1.1.1", "looks like an IP address but is not a valid one"],
+    ["01.2.3.4", "looks like an IP address but is not a valid one"],
+    ["[::1]", NOT_A_NAME],
+    ["fe80::1%eth0", NOT_A_NAME],
+    ["a@b.com", NOT_A_NAME],
+    ["-lead.example", NOT_A_NAME],
+    ["trail-.example", NOT_A_NAME],
+    ["double..dot", NOT_A_NAME],
+    ["*.*.example", NOT_A_NAME],
+    ["mid.*.example", NOT_A_NAME],
+    [`${"a".repeat(64)}.example`, NOT_A_NAME],
+    [`${"a.".repeat(127)}ab`, "is longer than 253 characters"],
+    ["https://", "is not a valid URI"],
+    [`https://example.com/${"a".repeat(2048)}`, "is longer than 2048 characters"],
+    ["SPIFFE://upper.case/prefix", "is not a SPIFFE ID: the scheme must be lowercase spiffe"],
+    ["spiffe://Upper.case/x", NOT_SPIFFE_TD],
+    ["spiffe:///ns/x", NOT_SPIFFE_TD],
+    ["spiffe://td:8080/x", NOT_SPIFFE_TD],
+    ["spiffe://user@td/x", NOT_SPIFFE_TD],
+    ["spiffe://td/", NOT_SPIFFE_PATH],
+    ["spiffe://td/a//b", NOT_SPIFFE_PATH],
+    ["spiffe://td/a/../b", NOT_SPIFFE_PATH],
+    ["spiffe://td/a/./b", NOT_SPIFFE_PATH],
+    ["spiffe://td/a?x=1", NOT_SPIFFE_PATH],
+    ["spiffe://td/a#frag", NOT_SPIFFE_PATH],
+  ])("refuses %j: %s", (host, why) => {
+    expect(validateHost(host)).toBe(why);
   });
 });
 

@@ -8,14 +8,76 @@ export type HostKind = "ip" | "uri" | "dns";
 export type SanEntry = { kind: HostKind; value: string } | { kind: "other"; value: string };
 
 /**
- * Gloo Mesh's rule: an IP if it parses as one, a URI if it starts with spiffe://, else a DNS name.
- * Go's net.ParseIP (what Gloo Mesh uses) rejects IPv6 zones ("fe80::1%eth0") that node:net accepts, and a
- * SAN cannot carry a zone, so a zoned address is not an IP here either.
+ * An IP if it parses as one, a URI if it has a scheme ("spiffe://", "https://"), else a DNS name.
+ * (Gloo Mesh took only spiffe:// as a URI and made "https://..." a dNSName; validateHost refuses what
+ * fits none of the three.) Go's net.ParseIP (what Gloo Mesh uses) rejects IPv6 zones ("fe80::1%eth0")
+ * that node:net accepts, and a SAN cannot carry a zone, so a zoned address is not an IP here either.
  */
 export function classifyHost(host: string): HostKind {
   if (isIP(host) !== 0 && !host.includes("%")) return "ip";
-  if (host.startsWith("spiffe://")) return "uri";
+  if (URI_SCHEME.test(host)) return "uri";
   return "dns";
+}
+
+const URI_SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
+const SPIFFE_TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+const SPIFFE_SEGMENT = /^[a-zA-Z0-9._-]+$/;
+
+/**
+ * Why a host cannot be a SubjectAltName of ours, or undefined when it can. Exactly one of: a DNS name
+ * (RFC 1123 labels, an optional leading "*."), an IPv4/IPv6 address without a zone, or a URI with a
+ * scheme (spiffe:// checked against the SPIFFE ID rules). Text is ASCII without control characters:
+ * an internationalised name must be given in its punycode form (xn--...), never guessed at.
+ */
+export function validateHost(host: string): string | undefined {
+  if (CONTROL.test(host)) return "contains control characters";
+  if (/[^\x20-\x7e]/.test(host)) return "contains non-ASCII characters (write an internationalised name in punycode, xn--...)";
+  if (/\s/.test(host)) return "contains spaces";
+  switch (classifyHost(host)) {
+    case "ip":
+      return undefined;
+    case "uri":
+      return validateUri(host);
+    case "dns":
+      return validateDnsName(host);
+  }
+}
+
+function validateDnsName(host: string): string | undefined {
+  const name = host.startsWith("*.") ? host.slice(2) : host;
+  if (host.length > 253) return "is longer than 253 characters";
+  const labels = name.split(".");
+  if (!labels.every((l) => DNS_LABEL.test(l))) return "is neither an IP address, a URI with a scheme, nor a DNS name (letters, digits and hyphens in dot-separated labels of at most 63)";
+  // A numeric last label is no top-level domain: "999.1.1.1" is a mistyped IP, not a name.
+  if (/^\d+$/.test(labels[labels.length - 1])) return "looks like an IP address but is not a valid one";
+  return undefined;
+}
+
+function validateUri(host: string): string | undefined {
+  if (host.length > 2048) return "is longer than 2048 characters";
+  let url: URL;
+  try {
+    url = new URL(host);
+  } catch {
+    return "is not a valid URI";
+  }
+  if (url.protocol !== "spiffe:") return undefined;
+  if (!host.startsWith("spiffe://")) return "is not a SPIFFE ID: the scheme must be lowercase spiffe";
+  // The SPIFFE ID rules: a lowercase trust domain, no port, user, query or fragment; path segments of
+  // letters, digits, ".", "-" and "_", none empty, "." or "..".
+  const rest = host.slice("spiffe://".length);
+  const slash = rest.indexOf("/");
+  const trustDomain = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? "" : rest.slice(slash);
+  if (!trustDomain || !SPIFFE_TRUST_DOMAIN.test(trustDomain)) return "is not a SPIFFE ID: the trust domain must be lowercase letters, digits, '.', '-' or '_'";
+  if (path === "") return undefined;
+  const segments = path.slice(1).split("/");
+  if (segments.some((s) => !SPIFFE_SEGMENT.test(s) || s === "." || s === "..")) {
+    return "is not a SPIFFE ID: path segments must be non-empty, not '.' or '..', of letters, digits, '.', '-' or '_'";
+  }
+  return undefined;
 }
 
 /** One critical SubjectAltName extension (critical because our subjects are empty or O= only, RFC 5280 4.2.1.6). */

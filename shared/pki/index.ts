@@ -19,7 +19,7 @@ export {
   importPrivateKeyPem,
   publicKeyFingerprint,
 } from "./keys";
-export { type HostKind, classifyHost } from "./hosts";
+export { type HostKind, classifyHost, validateHost } from "./hosts";
 export { type CsrRequest, type ParsedCsr, buildCsr, parseCsr } from "./csr";
 export { type CertificateSummary, describeCertificate } from "./certificate";
 export {
