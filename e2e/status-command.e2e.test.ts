@@ -2,6 +2,7 @@
 // first) against the real API server: a certificate issued by the real agent and the reference issuer,
 // a FAILED one, an expired one written by hand, and the exit codes, -o json/yaml, the kubeconfig
 // context's namespace, API errors. No output may ever show key material.
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -13,7 +14,7 @@ import { DEFAULT_RENEW_BEFORE, renewalTime } from "../agent/renewal";
 import type { StatusRow } from "../agent/status/rows";
 import { ourTargetSecret, signedBundle } from "../agent/status/testing";
 import { podBounceDirective } from "../shared/api/builders";
-import { type PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
+import { GROUP, type PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { SecretClient } from "../shared/kube/secrets";
 import { describeCertificate } from "../shared/pki";
@@ -30,6 +31,7 @@ import {
   REPO_ROOT,
   startInProcessAgent,
   startIssuer,
+  waitFor,
   waitForState,
 } from "./harness";
 import { createRootCa } from "./issuer/sign";
@@ -234,6 +236,27 @@ describeWithControlPlane("cert-agent status (the built executable, on the real A
     expect(forbidden.stderr).toBe(`cert-agent status: cannot list IssuedCertificates in namespace ${handNs}: HTTP 403 Forbidden: ` +
       `issuedcertificates.certificates.mesh.gloo.solo.io is forbidden: User "system:serviceaccount:${handNs}:nobody" cannot list resource ` +
       `"issuedcertificates" in API group "certificates.mesh.gloo.solo.io" in the namespace "${handNs}"\n`);
+  });
+
+  it("a user who may get secrets but not list them: the same rows (the LIST of target secrets falls back to GETs)", async () => {
+    const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createNamespacedRole({ namespace: issuedNs, body: { metadata: { name: "status-reader" }, rules: [
+      { apiGroups: [GROUP], resources: ["issuedcertificates"], verbs: ["list"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get"] },
+    ] } });
+    await rbac.createNamespacedRoleBinding({ namespace: issuedNs, body: { metadata: { name: "status-reader" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "status-reader" },
+      subjects: [{ kind: "ServiceAccount", name: "nobody", namespace: handNs }] } });
+    const asAdmin = await status(["--kubeconfig", kubeconfig, "-n", issuedNs, "-o", "json"]);
+    // The authorizer learns of a new Role from its informer, a moment later.
+    const asReader = await waitFor("the Role to take effect", async () => {
+      const run = await status(["--kubeconfig", join(dir, "nobody"), "-n", issuedNs, "-o", "json"]);
+      return run.code === 2 && /HTTP 403/.test(run.stderr) ? undefined : run;
+    }, 60_000, 200);
+    expect(asReader.code).toBe(1);
+    const rows = (r: Run) => (JSON.parse(r.stdout) as { items: StatusRow[] }).items.map((row) => ({ ...row, certificate: row.certificate && { ...row.certificate, renewsInSeconds: 0 } }));
+    expect(rows(asReader)).toEqual(rows(asAdmin));
+    expect(rows(asReader).map((r) => r.target.state)).toEqual(["foreign", "ok"]);
   });
 
   it("usage errors exit 2 with one line; --help exits 0 and documents the exit codes", async () => {

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { issuedCertificate } from "../../shared/api/builders";
-import type { IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../../shared/api/types";
+import type { IssuedCertificate, IssuedCertificateState } from "../../shared/api/types";
 import { FakeApi } from "../../shared/kube/fake";
-import type { Secret } from "../../shared/kube/secrets";
 import { runStatus, type StatusIo } from "./command";
 import type { StatusReaders } from "./gather";
+import { fakeStatusReaders } from "./testing";
 
 const NOW = new Date("2026-06-01T12:00:00Z");
 let dir: string;
@@ -43,11 +43,7 @@ function setUp(readers?: StatusReaders) {
     stdout: async (text) => void out.push(text),
     stderr: (text) => void err.push(text),
     now: () => NOW,
-    readers: () => readers ?? {
-      issued: { list: (ns) => (lists.push(ns), issued.list(ns)) },
-      secrets: api.client<Secret>("Secret"),
-      directives: api.client<PodBounceDirective>("PodBounceDirective"),
-    },
+    readers: () => readers ?? { ...fakeStatusReaders(api), issued: { list: (ns) => (lists.push(ns), issued.list(ns)) } },
   };
   const ic = (namespace: string, name: string, state?: IssuedCertificateState, error?: string) => {
     const obj = issuedCertificate({ name, namespace, target: { name: `cacerts-${name}`, namespace } });
@@ -123,7 +119,7 @@ describe("runStatus", () => {
   });
 
   it("an API server that does not answer: exit 2 after --request-timeout, saying which server", async () => {
-    const s = setUp({ issued: { list: () => new Promise(() => {}) }, secrets: { get: async () => undefined }, directives: { get: async () => undefined } });
+    const s = setUp({ ...fakeStatusReaders(new FakeApi()), issued: { list: () => new Promise(() => {}) } });
     expect(await runStatus(["--kubeconfig", kubeconfig("mesh"), "--request-timeout", "50ms"], s.io)).toBe(2);
     expect(s.stderr()).toBe("cert-agent status: no answer from the API server https://127.0.0.1:1 within --request-timeout (50 ms)\n");
   });
@@ -132,7 +128,7 @@ describe("runStatus", () => {
     const api = new FakeApi();
     api.seed("IssuedCertificate", issuedCertificate({ name: "a", namespace: "mesh", target: { name: "cacerts", namespace: "mesh" } }));
     api.failNext({ kind: "Secret", verb: "get", error: 403 });
-    const s = setUp({ issued: api.client("IssuedCertificate"), secrets: api.client("Secret"), directives: api.client("PodBounceDirective") });
+    const s = setUp(fakeStatusReaders(api));
     expect(await runStatus(["--kubeconfig", kubeconfig("mesh")], s.io)).toBe(2);
     expect(s.stdout()).toContain("cannot read mesh/cacerts");
     expect(s.stderr()).toBe("cert-agent status: some secrets or directives could not be read; the verdict is incomplete\n");

@@ -1,29 +1,38 @@
 // The reads of `cert-agent status`, on the in-memory API: one LIST, a GET per distinct object, a few at
 // a time; a failed GET becomes part of the row, a failed LIST ends the command.
 import { issuedCertificate, podBounceDirective } from "../../shared/api/builders";
-import type { IssuedCertificate, PodBounceDirective } from "../../shared/api/types";
 import { FakeApi } from "../../shared/kube/fake";
 import type { Secret } from "../../shared/kube/secrets";
+import { ISSUED_SECRET_TYPE, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../constants";
 import { describeApiError, gather, StatusReadError, type StatusReaders } from "./gather";
+import { fakeStatusReaders } from "./testing";
 
 function setUp() {
   const api = new FakeApi();
-  const readers: StatusReaders & { gets: string[] } = {
-    issued: api.client<IssuedCertificate>("IssuedCertificate"),
-    secrets: { get: (ns, name) => (readers.gets.push(`secret ${ns}/${name}`), api.client<Secret>("Secret").get(ns, name)) },
-    directives: { get: (ns, name) => (readers.gets.push(`directive ${ns}/${name}`), api.client<PodBounceDirective>("PodBounceDirective").get(ns, name)) },
-    gets: [],
+  const fake = fakeStatusReaders(api);
+  /** Every read of a secret or directive, in order: "get <kind> ns/name" or "list ns". */
+  const reads: string[] = [];
+  const readers: StatusReaders = {
+    issued: fake.issued,
+    secrets: { get: (ns, name) => (reads.push(`get secret ${ns}/${name}`), fake.secrets.get(ns, name)) },
+    listTargets: (ns) => (reads.push(`list ${ns}`), fake.listTargets(ns)),
+    directives: { get: (ns, name) => (reads.push(`get directive ${ns}/${name}`), fake.directives.get(ns, name)) },
   };
-  const ic = (namespace: string, name: string, target: string, directive?: string) =>
-    api.seed("IssuedCertificate", issuedCertificate({ name, namespace, target: { name: target, namespace: "istio-system" },
+  const ic = (namespace: string, name: string, target: string, directive?: string, targetNamespace = "istio-system") =>
+    api.seed("IssuedCertificate", issuedCertificate({ name, namespace, target: { name: target, namespace: targetNamespace },
       ...(directive ? { podBounceDirective: { name: directive, namespace: "" } } : {}) }));
-  const secret = (name: string) => api.seed<Secret>("Secret", { metadata: { name, namespace: "istio-system" }, data: {} });
-  return { api, readers, ic, secret };
+  /** A target secret as the agent writes it (label and type), or a foreign one. */
+  const secret = (name: string, o: { namespace?: string; ours?: boolean } = {}) => api.seed<Secret>("Secret", {
+    metadata: { name, namespace: o.namespace ?? "istio-system", ...(o.ours === false ? {} : { labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }) },
+    ...(o.ours === false ? {} : { type: ISSUED_SECRET_TYPE }),
+    data: {},
+  });
+  return { api, readers, reads, ic, secret };
 }
 
 describe("gather", () => {
   it("reads one namespace, or all; each target and directive once, however many name it", async () => {
-    const { readers, ic, secret, api } = setUp();
+    const { readers, reads, ic, secret, api } = setUp();
     ic("a", "one", "cacerts", "bounce");
     ic("a", "two", "cacerts", "bounce");
     ic("b", "three", "other");
@@ -34,25 +43,59 @@ describe("gather", () => {
     expect(inA.map((i) => i.ic.metadata.name).sort()).toEqual(["one", "two"]);
     expect(inA[0].target).toMatchObject({ state: "found", object: { metadata: { name: "cacerts" } } });
     expect(inA[0].directive).toMatchObject({ state: "found", object: { metadata: { name: "bounce", namespace: "a" } } });
-    expect(readers.gets.sort()).toEqual(["directive a/bounce", "secret istio-system/cacerts"]);
+    expect(reads.sort()).toEqual(["get directive a/bounce", "get secret istio-system/cacerts"]);
 
-    readers.gets.length = 0;
+    reads.length = 0;
     const all = await gather(readers, undefined);
     expect(all.map((i) => i.ic.metadata.name).sort()).toEqual(["one", "three", "two"]);
     const three = all.find((i) => i.ic.metadata.name === "three")!;
     expect(three.target).toEqual({ state: "missing" });
     expect(three.directive).toBeUndefined();
-    expect(readers.gets.sort()).toEqual(["directive a/bounce", "secret istio-system/cacerts", "secret istio-system/other"]);
+    // Two targets in istio-system: one LIST of ours; "other" is not among them, so a GET tells missing from foreign.
+    expect(reads.sort()).toEqual(["get directive a/bounce", "get secret istio-system/other", "list istio-system"]);
+  });
+
+  it("one LIST where several targets share a namespace; a GET for what it does not hold (missing, foreign)", async () => {
+    const { readers, reads, ic, secret } = setUp();
+    for (let i = 0; i < 5; i++) {
+      ic("a", `ic${i}`, `ours${i}`);
+      secret(`ours${i}`);
+    }
+    ic("a", "hand", "hand-plugged");
+    secret("hand-plugged", { ours: false });
+    ic("a", "gone", "nothing");
+    ic("a", "alone", "cacerts", undefined, "elsewhere");
+    secret("cacerts", { namespace: "elsewhere" });
+    const inputs = await gather(readers, "a");
+    const byName = new Map(inputs.map((i) => [i.ic.metadata.name, i.target]));
+    for (let i = 0; i < 5; i++) expect(byName.get(`ic${i}`)).toMatchObject({ state: "found", object: { metadata: { name: `ours${i}` } } });
+    expect(byName.get("hand")).toMatchObject({ state: "found", object: { metadata: { name: "hand-plugged" } } });
+    expect(byName.get("gone")).toEqual({ state: "missing" });
+    expect(byName.get("alone")).toMatchObject({ state: "found", object: { metadata: { name: "cacerts", namespace: "elsewhere" } } });
+    // A single target in its namespace is one GET: a LIST would cost as much and return more.
+    expect(reads.sort()).toEqual(["get secret elsewhere/cacerts", "get secret istio-system/hand-plugged", "get secret istio-system/nothing", "list istio-system"]);
+  });
+
+  it("a LIST that is refused (a user who may get secrets but not list them) falls back to GETs: the same answer", async () => {
+    const { readers, reads, ic, secret, api } = setUp();
+    ic("a", "x", "one");
+    ic("a", "y", "two");
+    secret("one");
+    secret("two");
+    api.failNext({ kind: "Secret", verb: "list", error: 403 });
+    const inputs = await gather(readers, "a");
+    expect(inputs.map((i) => i.target?.state)).toEqual(["found", "found"]);
+    expect(reads.sort()).toEqual(["get secret istio-system/one", "get secret istio-system/two", "list istio-system"]);
   });
 
   it("makes no GET for a spec that names no target", async () => {
-    const { readers, api } = setUp();
+    const { readers, reads, api } = setUp();
     const obj = issuedCertificate({ name: "bare", namespace: "a" });
     delete obj.spec!.issuedCertificateSecret;
     api.seed("IssuedCertificate", obj);
     const [input] = await gather(readers, "a");
     expect(input.target).toBeUndefined();
-    expect(readers.gets).toEqual([]);
+    expect(reads).toEqual([]);
   });
 
   it("a failed GET is part of the row, as one line", async () => {
@@ -84,7 +127,7 @@ describe("gather", () => {
     let inFlight = 0;
     let most = 0;
     const readers: StatusReaders = {
-      issued: api.client<IssuedCertificate>("IssuedCertificate"),
+      ...fakeStatusReaders(api),
       secrets: {
         get: async () => {
           most = Math.max(most, ++inFlight);
@@ -93,7 +136,6 @@ describe("gather", () => {
           return undefined;
         },
       },
-      directives: { get: async () => undefined },
     };
     const inputs = await gather(readers, "a", 3);
     expect(inputs).toHaveLength(20);
