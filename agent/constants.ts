@@ -7,6 +7,14 @@ export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = "cert-agent";
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
+/**
+ * The label Gloo Mesh's own certificate agent puts on everything it writes, `cacerts` included. Its
+ * value is the namespace that agent runs in (its POD_NAMESPACE, default `gloo-mesh`), which is also
+ * where Gloo Mesh's management plane writes the IssuedCertificates for it. A target secret of type
+ * ISSUED_SECRET_TYPE labelled with the IssuedCertificate's own namespace is adopted (a migration).
+ */
+export const ORIGINAL_AGENT_LABEL = "agent.certificates.mesh.gloo.solo.io";
+
 /** "namespace/name" of the IssuedCertificate an object was made for (target secrets live elsewhere). */
 export const OWNER_ANNOTATION = "cert-agent.io/issued-certificate";
 /**
@@ -64,6 +72,8 @@ export const Reason = {
   IssuerFailed: "IssuerFailed",
   CertificateRejected: "CertificateRejected",
   TargetSecretConflict: "TargetSecretConflict",
+  /** The target secret Gloo Mesh's own agent wrote for this IssuedCertificate was taken over (labels and stamp added, data kept). */
+  AdoptedOriginalSecret: "AdoptedOriginalSecret",
   Issued: "Issued",
   Finished: "Finished",
   TargetSecretMissing: "TargetSecretMissing",

@@ -88,6 +88,12 @@ const directive = (request?: { cycle: string; requestedAgoMs?: number }, progres
 });
 const HOSTS_EMPTY = "invalid spec: spec.hosts is empty: at least one SAN is required";
 const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
+/** The target Gloo Mesh's own agent wrote for mesh/ic (label agent.certificates.mesh.gloo.solo.io=mesh). */
+const originalTarget: TargetSummary = { state: "original", fingerprint: "fp" };
+const ADOPT_MESSAGE = "target secret istio-system/cacerts was written by Gloo Mesh's certificate agent for this IssuedCertificate " +
+  "(label agent.certificates.mesh.gloo.solo.io=mesh); cert-agent manages it from now on, its data unchanged";
+/** The same secret once adopted: ours, stamped with revision 0 (no issuance of ours made it). */
+const adoptedTarget = (over: Partial<Extract<TargetSummary, { state: "valid" }>> = {}) => validTarget({ stamp: stamp(0), ...over });
 
 type Row = [string, Given, Partial<Decision> & { reason?: string }];
 
@@ -117,6 +123,26 @@ const rows: Row[] = [
   ["defect 2: once the foreign target is gone, a foreign staged-key Secret does not keep the target conflict waiting (PENDING reports it)", { state: "FAILED", staged: { state: "foreign", message: "not ours" }, book: { failureReason: Reason.TargetSecretConflict, revision: 2 } },
     { action: "begin", revision: 3, trigger: { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" } }],
   ["a target that appears foreign after FINISHED fails without a key", { state: "FINISHED", target: foreignTarget }, { action: "fail", reason: Reason.TargetSecretConflict }],
+  // Migration from Gloo Mesh's agent: its target for this IssuedCertificate is adopted first, in any state.
+  ["migration: the original agent's target of a FINISHED object is adopted, not refused", { state: "FINISHED", book: { revision: 0 }, target: originalTarget },
+    { action: "adoptOriginal", message: ADOPT_MESSAGE }],
+  ["migration: adopted in PENDING too (before the foreign checks)", { state: "PENDING", target: originalTarget, staged: { state: "missing" }, request: { state: "missing" } }, { action: "adoptOriginal" }],
+  ["migration: adopted in REQUESTED before the original's staged key is refused", { state: "REQUESTED", target: originalTarget, staged: { state: "foreign", message: "not ours" }, request: answered("pending") },
+    { action: "adoptOriginal" }],
+  ["migration: adopted in ISSUED (the original was bouncing pods)", { state: "ISSUED", book: { revision: 0 }, target: originalTarget }, { action: "adoptOriginal" }],
+  ["migration: adopted in FAILED, even after an earlier TargetSecretConflict", { state: "FAILED", target: originalTarget, book: { failureReason: Reason.TargetSecretConflict } }, { action: "adoptOriginal" }],
+  ["migration: a spec change still begins first (revision above the book; the original's secret has no stamp)", { state: "FINISHED", observed: 0, book: { revision: 0 }, target: originalTarget },
+    { action: "begin", revision: 1, resetFailures: true, reason: Reason.SpecChanged }],
+  ["migration: once adopted, a FINISHED target that is what the spec asks for is left alone until its renewal", { state: "FINISHED", book: { revision: 0 }, target: adoptedTarget() },
+    { action: "none", expiresAt: new Date("2027-01-01T00:00:00Z") }],
+  ["migration: once adopted, the policy chain applies (another key type -> new issuance above revision 0)", { state: "FINISHED", book: { revision: 0 }, keyAlgorithm: "ECDSA-P256", target: adoptedTarget() },
+    { action: "begin", revision: 1, reason: Reason.KeyAlgorithmChanged }],
+  ["migration: once adopted, a FINISHED target certifying other SANs -> new issuance", { state: "FINISHED", book: { revision: 0 }, target: adoptedTarget({ sanKeys: ["dns:other.example"] }) },
+    { action: "begin", revision: 1, reason: Reason.HostsChanged }],
+  ["migration: once adopted, FAILED TargetSecretConflict sees it handed over and issues", { state: "FAILED", book: { revision: 1, failureReason: Reason.TargetSecretConflict }, target: adoptedTarget() },
+    { action: "begin", revision: 2, trigger: { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" } }],
+  ["migration: an adopted target (revision 0) is never taken for this issuance's write after a crash", { state: "REQUESTED", book: { revision: 0 }, staged: { state: "missing" }, request: answered("finished", 0), target: adoptedTarget() },
+    { action: "begin", revision: 1, reason: Reason.PrivateKeyMissing }],
   // Defect 5: a foreign Secret at the staged-key name.
   ["defect 5: a foreign staged-key Secret fails in PENDING", { state: "PENDING", staged: { state: "foreign", message: "not ours" }, request: { state: "missing" } }, { action: "fail", reason: Reason.StagedKeySecretConflict, retry: false }],
   ["defect 5: a foreign staged-key Secret in REQUESTED fails the same way (no error loop)", { state: "REQUESTED", staged: { state: "foreign", message: "not ours" }, request: answered("pending") }, { action: "fail", reason: Reason.StagedKeySecretConflict }],

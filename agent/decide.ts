@@ -8,7 +8,7 @@
 import { backoffDelay, BackoffOptions } from "../shared/controller/backoff";
 import { IssuedCertificateState } from "../shared/api/types";
 import { describeKeySpec } from "../shared/pki";
-import { Reason } from "./constants";
+import { ORIGINAL_AGENT_LABEL, Reason } from "./constants";
 import { cycleOf } from "./bouncer/cycle";
 import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
 import { Observed } from "./observe";
@@ -47,6 +47,9 @@ export type Decision =
   | { action: "write" }
   /** The target already holds this issuance's certificate (a crash after the write): ISSUED. */
   | { action: "adopt" }
+  /** The target was written by Gloo Mesh's own agent for this IssuedCertificate: take it over (our label
+   * and stamp, one guarded write, data untouched), then treat it like our own. No status change. */
+  | { action: "adoptOriginal"; message: string }
   /** ISSUED: ask the pod bouncer to restart the directive's pods for this issuance (cycle). */
   | { action: "requestBounce"; cycle: string }
   /** ISSUED, the bouncer is at work: show what it waits for in status (its `error` field: Gloo Mesh's
@@ -58,7 +61,7 @@ export type Decision =
 export function decide(o: Observed, opts: DecideOptions): Decision {
   const { ic, book } = o;
   const generation = ic.metadata.generation ?? 0;
-  const nextRevision = Math.max(book.revision, o.target.state === "missing" || o.target.state === "foreign" ? 0 : o.target.stamp.revision) + 1;
+  const nextRevision = Math.max(book.revision, "stamp" in o.target ? o.target.stamp.revision : 0) + 1;
   if (ic.status?.observedGeneration !== generation) {
     const first = ic.status?.observedGeneration === undefined;
     return {
@@ -77,6 +80,13 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
   }
   const intent = o.intent;
   const state: IssuedCertificateState = ic.status?.state ?? "PENDING";
+  // A migration from Gloo Mesh's agent: its secret for this IssuedCertificate becomes ours first, in any
+  // state; the next pass sees our own target (the FINISHED policy chain checks it like any other).
+  if (o.target.state === "original") {
+    const { namespace, name } = intent.target;
+    return { action: "adoptOriginal", message: `target secret ${namespace}/${name} was written by Gloo Mesh's certificate agent for this ` +
+      `IssuedCertificate (label ${ORIGINAL_AGENT_LABEL}=${ic.metadata.namespace}); cert-agent manages it from now on, its data unchanged` };
+  }
   // Checked before any key is made: a Secret in our way fails at once, not after the issuer signed.
   if (state !== "FAILED" && o.target.state === "foreign") {
     return { action: "fail", reason: Reason.TargetSecretConflict, message: o.target.message, retry: false };

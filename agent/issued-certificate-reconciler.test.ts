@@ -14,6 +14,7 @@ import {
   KEY_FINGERPRINT_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  ORIGINAL_AGENT_LABEL,
   OWNER_ANNOTATION,
   PRIVATE_KEY_SECRET_KEY,
   PRIVATE_KEY_SECRET_TYPE,
@@ -21,12 +22,13 @@ import {
   RETRY_AFTER_ANNOTATION,
   REVISION_ANNOTATION,
 } from "./constants";
-import { podBounceDirective } from "../shared/api/builders";
+import { issuedCertificate, podBounceDirective } from "../shared/api/builders";
 import { jitterShare } from "./renewal";
 import type { IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import type { WriteRecord } from "../shared/kube/fake";
 import type { Secret } from "../shared/kube/secrets";
 import { importPrivateKeyPem } from "../shared/pki";
+import { ORIGINAL_CLUSTER_LABEL, ORIGINAL_EMPTY_KEY, originalAgentTarget, originalFinishedStatus } from "./testing/original-agent";
 import { fingerprintOf, KEY, NAME, newEnv, NS, ReconcilerEnv, rootCa, secretText, SETTINGS, T0, TARGET } from "./testing/reconciler-env";
 
 // ---- write records, by name --------------------------------------------------------------------
@@ -85,8 +87,8 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const e of envs.splice(0)) {
     expect(await e.keyMaterialLeaks()).toEqual([]);
-    // A transition or a bounce request: each is one log line and one Event.
-    const reported = (await e.logRecords()).filter((r) => r.message === "transition" || r.message === "bounce");
+    // A transition, a bounce request or an adoption: each is one log line and one Event.
+    const reported = (await e.logRecords()).filter((r) => r.message === "transition" || r.message === "bounce" || r.message === "adopted");
     expect(reported.map((t) => t.reason)).toEqual(e.events.events.map((ev) => ev.reason));
   }
 });
@@ -417,6 +419,128 @@ describe("IssuedCertificateReconciler: recovering from lost or broken objects", 
     expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED", error: "" });
     const keygens = (await e.metrics.keygenSeconds.get()).values.filter((v) => v.metricName?.endsWith("_count"));
     expect(keygens.map((v) => [v.labels.algorithm, v.value]).sort()).toEqual([["ECDSA-P256", 1], ["ECDSA-P384", 1]]);
+  });
+});
+
+describe("IssuedCertificateReconciler: migrating from Gloo Mesh's agent", () => {
+  const ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod";
+  /** mesh/ic as Gloo Mesh's management plane writes it (RSA, rsaKeySizeBytes 2048 read as bits, no cert-agent annotation), left FINISHED by the original. */
+  function migratedEnv(target: Secret, o: { annotations?: Record<string, string> } = {}): ReconcilerEnv {
+    const e = env({ issuedCertificate: false, secrets: [target] });
+    const ic = issuedCertificate({ name: NAME, namespace: NS, target: TARGET, hosts: [ISTIOD], rsaKeySizeBits: 2048, org: "istio", ...o });
+    ic.metadata.generation = 1;
+    e.api.seed("IssuedCertificate", { ...ic, status: originalFinishedStatus(ic) });
+    return e;
+  }
+  /** The original's cacerts for mesh/ic, signed 30 days before T0 (a 365-day certificate, far from its renewal). */
+  const original = async (agentNamespace = NS) =>
+    originalAgentTarget({ target: TARGET, agentNamespace, root: await rootCa(), hosts: [ISTIOD], bits: 2048, now: new Date(T0.getTime() - 30 * DAY_MS) });
+
+  it("adopts the original's cacerts in one write (labels and stamp added, data untouched), says so, stays FINISHED; a spec change re-issues and replaces it", async () => {
+    const o = await original();
+    expect(o.caKeyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
+    const e = migratedEnv(o.secret);
+    const seeded = e.target()!;
+
+    // First pass: the adoption, nothing else (no status write, no key).
+    let result: unknown;
+    expect(await writesOf(e, async () => { result = await e.reconcile(); })).toEqual([TARGET_REPLACE]);
+    expect(result).toEqual(REQUEUE_NOW);
+    const adopted = e.target()!;
+    expect(adopted.type).toBe(ISSUED_SECRET_TYPE);
+    expect(adopted.data).toEqual(seeded.data); // the PKCS#1 key and the empty key.pem included
+    expect(adopted.data![ORIGINAL_EMPTY_KEY]).toBe("");
+    expect(adopted.metadata.labels).toEqual({ [ORIGINAL_AGENT_LABEL]: NS, [ORIGINAL_CLUSTER_LABEL]: "", [MANAGED_BY_LABEL]: MANAGED_BY_VALUE });
+    expect(stamp(adopted)).toEqual({ owner: KEY, revision: "0", fingerprint: await fingerprintOf(o.caKeyPem) });
+    expect(adopted.metadata.resourceVersion).not.toBe(seeded.metadata.resourceVersion);
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FINISHED" }); // as the original left it
+    expect(e.events.events).toEqual([expect.objectContaining({ type: "Normal", reason: Reason.AdoptedOriginalSecret,
+      message: "target secret istio-system/cacerts was written by Gloo Mesh's certificate agent for this IssuedCertificate " +
+        "(label agent.certificates.mesh.gloo.solo.io=mesh); cert-agent manages it from now on, its data unchanged" })]);
+    const line = (await e.logRecords()).find((r) => r.message === "adopted");
+    expect(line).toMatchObject({ level: "info", namespace: NS, name: NAME, reason: Reason.AdoptedOriginalSecret, detail: expect.stringMatching(/written by Gloo Mesh's certificate agent/) });
+
+    // Then it is our own: the policy chain reads the PKCS#1 RSA-2048 key, the SANs and the validity, and
+    // FINISHED sleeps until the renewal time of the original's certificate.
+    expect(await writesOf(e, async () => { result = await e.reconcile(); })).toEqual([]);
+    expect(e.state()).toBe("FINISHED");
+    const renewsInMs = (result as { requeueAfterMs: number }).requeueAfterMs;
+    expect(renewsInMs).toBeGreaterThan((365 * (2 / 3) - 30 - 1) * DAY_MS);
+    expect(renewsInMs).toBeLessThanOrEqual((365 * (2 / 3) - 30) * DAY_MS);
+    expect((await e.metrics.ready.get()).values.find((v) => v.labels.name === NAME)?.value).toBe(1);
+    expect(await e.keygenCount()).toBe(0);
+    // A restart changes nothing: adopted once.
+    e.restart();
+    expect(await writesOf(e, () => e.reconcile())).toEqual([]);
+
+    // A spec change is issued like any other and replaces the secret in one write: our four keys only.
+    const ic = e.ic()!;
+    await e.issuedCertificates.replace({ ...ic, spec: { ...ic.spec, hosts: [ISTIOD, "istiod.istio-system.svc"] } });
+    expect(e.ic()!.metadata.generation).toBe(2);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.SpecChanged]]);
+    expect(e.annotations()[REVISION_ANNOTATION]).toBe("1");
+    await e.runUntil("REQUESTED");
+    expect(e.target()).toEqual(adopted); // the original's certificate serves until ours is verified
+    await e.sign();
+    expect(await writesOf(e, () => e.reconcile())).toEqual([TARGET_REPLACE, IC_STATUS]);
+    await e.runUntil("FINISHED");
+    const replaced = e.target()!;
+    expect(Object.keys(replaced.data!).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    expect(secretText(replaced, CA_KEY)).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect((await importPrivateKeyPem(secretText(replaced, CA_KEY)!)).spec).toEqual({ algorithm: "RSA", bits: 2048 });
+    expect(stamp(replaced)).toEqual({ owner: KEY, revision: "1", fingerprint: await fingerprintOf(secretText(replaced, CA_KEY)!) });
+    expect(replaced.metadata.labels).toEqual(adopted.metadata.labels); // the original's labels stay
+    expect(e.ic()!.status).toEqual({ observedGeneration: 2, state: "FINISHED", error: "" });
+    expect(e.eventReasons()).toEqual([
+      ["Normal", Reason.AdoptedOriginalSecret],
+      ["Normal", Reason.SpecChanged],
+      ["Normal", Reason.CertificateRequested],
+      ["Normal", Reason.Issued],
+      ["Normal", Reason.Finished],
+    ]);
+    expect(await e.keygenCount()).toBe(1);
+  });
+
+  it("a 409 on the adoption (the secret changed since it was read) only requeues, untouched; the next pass adopts", async () => {
+    const e = migratedEnv((await original()).secret);
+    const seeded = e.target()!;
+    e.api.failNext({ kind: "Secret", verb: "replace", error: 409 });
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: 200 });
+    expect(e.target()).toEqual(seeded);
+    expect(e.events.events).toEqual([]);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.AdoptedOriginalSecret]]);
+    expect(e.target()!.metadata.labels?.[MANAGED_BY_LABEL]).toBe(MANAGED_BY_VALUE);
+  });
+
+  it("once adopted, the policy chain applies: an ECDSA-P256 annotation re-issues the original's RSA certificate", async () => {
+    const e = migratedEnv((await original()).secret, { annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" } });
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.AdoptedOriginalSecret]]);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.KeyAlgorithmChanged]]);
+    expect(e.events.events.at(-1)!.message).toBe("issuance revision 1: target secret istio-system/cacerts holds a RSA-2048 key, ECDSA-P256 is asked for; issuing with a new key");
+    await e.runUntil("FINISHED");
+    expect((await importPrivateKeyPem(secretText(e.target(), CA_KEY)!)).spec).toEqual({ algorithm: "ECDSA", curve: "P-256" });
+    expect(e.target()!.data![ORIGINAL_EMPTY_KEY]).toBeUndefined();
+  });
+
+  // Look-alikes stay refused exactly as today: FAILED TargetSecretConflict, untouched, no key.
+  const lookAlikes: [string, (s: Secret) => Secret][] = [
+    ["labelled for another namespace (gloo-mesh, not the IssuedCertificate's mesh)", (s) => ({ ...s, metadata: { ...s.metadata, labels: { ...s.metadata.labels, [ORIGINAL_AGENT_LABEL]: "gloo-mesh" } } })],
+    ["of another type (Opaque)", (s) => ({ ...s, type: "Opaque" })],
+    ["without the agent label", (s) => ({ ...s, metadata: { ...s.metadata, labels: { [ORIGINAL_CLUSTER_LABEL]: "" } } })],
+  ];
+  it.each(lookAlikes)("a look-alike %s stays refused: FAILED TargetSecretConflict, untouched, no key", async (_name, edit) => {
+    const e = migratedEnv(edit((await original()).secret));
+    const seeded = e.target()!;
+    expect(await writesOf(e, () => e.reconcile())).toEqual([IC_PATCH, IC_STATUS]);
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toBe("target secret istio-system/cacerts exists and is not managed by cert-agent; it was left untouched. " +
+      "Delete it, or label it app.kubernetes.io/managed-by=cert-agent and give it type certificates.mesh.gloo.solo.io/issued_certificate to hand it over");
+    expect(e.annotations()[FAILURE_REASON_ANNOTATION]).toBe(Reason.TargetSecretConflict);
+    expect(e.eventReasons()).toEqual([["Warning", Reason.TargetSecretConflict]]);
+    e.clock.advance(SETTINGS.conflictRecheckMs);
+    expect(await writesOf(e, () => e.reconcile())).toEqual([]);
+    expect(e.target()).toEqual(seeded);
+    expect(await e.keygenCount()).toBe(0);
   });
 });
 

@@ -22,7 +22,7 @@ import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readStamp, stam
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
 import type { RenewBefore } from "./renewal";
-import { ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
+import { adoptedTargetSecret, ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 
 export interface ReconcilerOptions {
@@ -144,6 +144,8 @@ class Act {
         return this.write();
       case "adopt":
         return this.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
+      case "adoptOriginal":
+        return this.adoptOriginal(decision.message);
       case "requestBounce":
         return this.requestBounce(decision.cycle);
       case "awaitBounce":
@@ -211,6 +213,23 @@ class Act {
     this.recordExpiry(certificate.notAfter);
     return this.transition("ISSUED", Reason.Issued,
       `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
+  }
+
+  // Migration: Gloo Mesh's agent wrote the target for this IssuedCertificate. One write (guarded by its
+  // resourceVersion) adds our label and stamp; a crash before it only adopts again. The stamp's
+  // revision is 0: no issuance of ours made it, so it is never paired with one.
+  private async adoptOriginal(message: string): Promise<Result | void> {
+    const existing = this.o.raw.target;
+    if (!existing || this.o.target.state !== "original") throw new Error("adoptOriginal decided without the original agent's secret");
+    const body = adoptedTargetSecret(existing, { owner: ownerKey(this.ic), revision: 0, fingerprint: this.o.target.fingerprint });
+    this.signal.throwIfAborted();
+    await this.d.secrets.replace(body);
+    const { namespace, name } = this.ic.metadata;
+    const fields = { namespace, name, revision: this.revision, reason: Reason.AdoptedOriginalSecret, detail: message };
+    this.d.log.info("adopted", fields);
+    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.AdoptedOriginalSecret, message);
+    // The next pass reads it as our own target and decides from the state the original left.
+    return requeueNow;
   }
 
   // ISSUED: the pods that must load the new CA are the bouncer's job; it reports on the directive.

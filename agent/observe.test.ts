@@ -14,12 +14,15 @@ import {
   CERT_CHAIN,
   KEY_FINGERPRINT_ANNOTATION,
   MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  ORIGINAL_AGENT_LABEL,
   PRIVATE_KEY_SECRET_KEY,
   ROOT_CERT,
 } from "./constants";
 import { IssuanceStamp, stampAnnotations } from "./issuance";
 import { observe, Observed, Readers } from "./observe";
-import { stagedKeySecret } from "./secrets";
+import { adoptedTargetSecret, stagedKeySecret } from "./secrets";
+import { originalAgentTarget } from "./testing/original-agent";
 import { InvalidSpecError } from "./spec";
 import { fingerprintOf, KEY, NAME, newEnv, NS, ReconcilerEnv, rootCa, secretText, SETTINGS, TARGET } from "./testing/reconciler-env";
 
@@ -193,6 +196,47 @@ describe("observe: the target secret", () => {
     await edit(s);
     e.api.seed("Secret", s);
     expect(await observeTarget()).toEqual({ state: "incomplete", stamp, message });
+  });
+});
+
+describe("observe: the target Gloo Mesh's own agent wrote (a migration)", () => {
+  const ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod";
+  const original = async (agentNamespace = NS) =>
+    originalAgentTarget({ target: TARGET, agentNamespace, root: await rootCa(), hosts: [ISTIOD], bits: 2048, now: new Date("2025-12-01T00:00:00Z") });
+  const observeTarget = (e: ReconcilerEnv) => observeAs(e, icIn(e, "FINISHED", (ic) => { ic.spec!.certOptions!.rsaKeySizeBytes = 2048; })).then((o) => o.target);
+
+  it("labelled with the IssuedCertificate's namespace: original, with the fingerprint of the certified key", async () => {
+    const o = await original();
+    const e = newEnv({ secrets: [o.secret] });
+    expect(await observeTarget(e)).toEqual({ state: "original", fingerprint: await fingerprintOf(o.caKeyPem) });
+  });
+
+  it("with a ca-cert.pem that does not parse: still original (adopted, then re-issued as incomplete), with no fingerprint", async () => {
+    const o = await original();
+    const e = newEnv({ secrets: [{ ...o.secret, data: { ...o.secret.data, [CA_CERT]: b64(GARBAGE_PEM) } }] });
+    expect(await observeTarget(e)).toEqual({ state: "original", fingerprint: "" });
+  });
+
+  it("labelled with another namespace: foreign, as before", async () => {
+    const e = newEnv({ secrets: [(await original("gloo-mesh")).secret] });
+    expect(await observeTarget(e)).toMatchObject({ state: "foreign", message: expect.stringMatching(/is not managed by cert-agent; it was left untouched/) });
+  });
+
+  it("once adopted, its PKCS#1 RSA key (BEGIN RSA PRIVATE KEY) is read by the target checks: valid RSA-2048, revision 0", async () => {
+    const o = await original();
+    expect(o.caKeyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
+    const stamp: IssuanceStamp = { owner: KEY, revision: 0, fingerprint: await fingerprintOf(o.caKeyPem) };
+    const e = newEnv({ secrets: [adoptedTargetSecret(o.secret, stamp)] });
+    expect(e.target()!.metadata.labels).toMatchObject({ [ORIGINAL_AGENT_LABEL]: NS, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE });
+    expect(await observeTarget(e)).toEqual({
+      state: "valid",
+      stamp,
+      caCertPem: o.caCertPem,
+      keyDescription: "RSA-2048",
+      sanKeys: [`uri:${ISTIOD}`],
+      notBefore: new Date("2025-12-01T00:00:00Z"),
+      notAfter: new Date("2026-12-01T00:00:00Z"),
+    });
   });
 });
 

@@ -17,8 +17,9 @@ import {
   VerifiedCertificate,
   verifyIssuedCertificate,
 } from "../shared/pki";
+import { parseSingleCertificatePem } from "../shared/pki/certificate";
 import { hostComparisonKey } from "../shared/pki/hosts";
-import { BUNDLE_KEYS, privateKeyRef, secretData, stagedKeyConflict, targetConflict } from "./secrets";
+import { BUNDLE_KEYS, privateKeyRef, secretData, stagedKeyConflict, targetConflict, writtenByOriginalAgent } from "./secrets";
 import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY } from "./constants";
 import { Bookkeeping, IssuanceStamp, readBookkeeping, readStamp } from "./issuance";
 import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
@@ -26,6 +27,11 @@ import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
 export type TargetSummary =
   | { state: "missing" }
   | { state: "foreign"; message: string }
+  /**
+   * Written by Gloo Mesh's own agent for this IssuedCertificate (writtenByOriginalAgent): to be adopted
+   * before anything else. `fingerprint` is that of the certified key, "" when ca-cert.pem does not parse.
+   */
+  | { state: "original"; fingerprint: string }
   /** Ours, but a key is missing, a PEM does not parse, or the key does not match the certificate. */
   | { state: "incomplete"; message: string; stamp: IssuanceStamp }
   | {
@@ -131,6 +137,7 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
 
 async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent): Promise<TargetSummary> {
   if (!secret) return { state: "missing" };
+  if (writtenByOriginalAgent(secret, ic, intent.target)) return { state: "original", fingerprint: await certifiedKeyFingerprint(secretData(secret, CA_CERT)) };
   const conflict = targetConflict(secret, ic);
   if (conflict) return { state: "foreign", message: conflict };
   const stamp = readStamp(secret.metadata);
@@ -155,6 +162,16 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
   } catch {
     // The parsers' messages may quote their input; say which part is broken, nothing more.
     return { state: "incomplete", stamp, message: `${where}: ${CA_CERT} or ${CA_KEY} does not parse` };
+  }
+}
+
+/** Hex SHA-256 of the key a PEM certificate certifies; "" when there is none or it does not parse. */
+async function certifiedKeyFingerprint(pem: string | undefined): Promise<string> {
+  if (!pem) return "";
+  try {
+    return await publicKeyFingerprint((await parseSingleCertificatePem(pem)).publicKey);
+  } catch {
+    return "";
   }
 }
 

@@ -14,6 +14,7 @@ import {
   KEY_FINGERPRINT_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  ORIGINAL_AGENT_LABEL,
   OWNER_ANNOTATION,
   PRIVATE_KEY_SECRET_KEY,
   PRIVATE_KEY_SECRET_TYPE,
@@ -21,7 +22,18 @@ import {
   ROOT_CERT,
 } from "./constants";
 import { IssuanceStamp } from "./issuance";
-import { CaBundle, isManaged, privateKeyRef, secretData, stagedKeyConflict, stagedKeySecret, targetConflict, targetSecret } from "./secrets";
+import {
+  adoptedTargetSecret,
+  CaBundle,
+  isManaged,
+  privateKeyRef,
+  secretData,
+  stagedKeyConflict,
+  stagedKeySecret,
+  targetConflict,
+  targetSecret,
+  writtenByOriginalAgent,
+} from "./secrets";
 import { KEY, NAME, NS, TARGET } from "./testing/reconciler-env";
 
 const UID = "0b7e7c4e-0000-4000-8000-000000000001";
@@ -183,5 +195,71 @@ describe("the target secret", () => {
     expect(secretData(await secrets.get(TARGET.namespace, TARGET.name), CA_CERT)).toBe("NEWER");
     await secrets.replace(targetSecret(TARGET, { ...BUNDLE, caCert: "FRESH" }, STAMP, newer));
     expect(secretData(await secrets.get(TARGET.namespace, TARGET.name), CA_CERT)).toBe("FRESH");
+  });
+});
+
+describe("the target secret Gloo Mesh's own agent wrote (a migration)", () => {
+  /** Labels exactly as the original writes them: its namespace (where Gloo Mesh puts IssuedCertificates) and an empty cluster. */
+  const ORIGINAL_LABELS = { [ORIGINAL_AGENT_LABEL]: NS, "cluster.multicluster.solo.io": "" };
+  const T = (type: string | undefined, labels?: Record<string, string>, annotations?: Record<string, string>, where = TARGET) =>
+    secret(where.namespace, where.name, type, labels, annotations);
+  const NOT_MANAGED = /^target secret istio-system\/cacerts exists and is not managed by cert-agent; it was left untouched/;
+
+  it.each<[string, boolean, Secret | undefined]>([
+    ["as the original writes it: its type, its label = the IssuedCertificate's namespace, an empty cluster label", true, T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS)],
+    ["with only the agent label", true, T(ISSUED_SECRET_TYPE, { [ORIGINAL_AGENT_LABEL]: NS })],
+    ["with an owner annotation naming this IssuedCertificate", true, T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS, { [OWNER_ANNOTATION]: KEY })],
+    ["labelled for another namespace (another agent's, or IssuedCertificates elsewhere)", false, T(ISSUED_SECRET_TYPE, { ...ORIGINAL_LABELS, [ORIGINAL_AGENT_LABEL]: "gloo-mesh" })],
+    ["with an empty agent label", false, T(ISSUED_SECRET_TYPE, { [ORIGINAL_AGENT_LABEL]: "" })],
+    ["without the agent label", false, T(ISSUED_SECRET_TYPE, { "cluster.multicluster.solo.io": "" })],
+    ["of another type (Opaque)", false, T("Opaque", ORIGINAL_LABELS)],
+    ["of no type", false, T(undefined, ORIGINAL_LABELS)],
+    ["of the staged-key type", false, T(PRIVATE_KEY_SECRET_TYPE, ORIGINAL_LABELS)],
+    ["with an owner annotation naming another IssuedCertificate", false, T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS, { [OWNER_ANNOTATION]: "mesh/other" })],
+    ["already ours (managed-by=cert-agent)", false, T(ISSUED_SECRET_TYPE, { ...ORIGINAL_LABELS, ...MANAGED })],
+    ["at another name than spec.issuedCertificateSecret", false, T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS, undefined, { namespace: TARGET.namespace, name: "other-cacerts" })],
+    ["that does not exist", false, undefined],
+  ])("a Secret %s -> adopted: %s", (_name, adopted, existing) => {
+    expect(writtenByOriginalAgent(existing, ic(), TARGET)).toBe(adopted);
+    // What is not adopted is refused exactly as before (or is ours already).
+    if (existing && !adopted && !isManaged(existing)) expect(targetConflict(existing, ic())).toMatch(/left untouched/);
+  });
+
+  it("look-alikes that are not adopted keep today's exact refusal", () => {
+    expect(targetConflict(T(ISSUED_SECRET_TYPE, { ...ORIGINAL_LABELS, [ORIGINAL_AGENT_LABEL]: "gloo-mesh" }), ic())).toMatch(NOT_MANAGED);
+    expect(targetConflict(T("Opaque", ORIGINAL_LABELS), ic())).toMatch(NOT_MANAGED);
+    expect(targetConflict(T(ISSUED_SECRET_TYPE), ic())).toMatch(NOT_MANAGED);
+  });
+
+  it("adopting adds our label and stamp and keeps everything else: type, data (the empty key.pem too), labels, annotations, resourceVersion", () => {
+    const existing: Secret = {
+      ...T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS, { "example.com/note": "keep me" }),
+      data: { [CA_CERT]: b64("CERT"), [CA_KEY]: b64("KEY"), [CERT_CHAIN]: b64("CHAIN"), [ROOT_CERT]: b64("ROOT"), "key.pem": "" },
+    };
+    existing.metadata.resourceVersion = "17";
+    existing.metadata.uid = "secret-uid";
+    const stamp0: IssuanceStamp = { owner: KEY, revision: 0, fingerprint: FP };
+    expect(adoptedTargetSecret(existing, stamp0)).toEqual({
+      ...existing,
+      metadata: {
+        ...existing.metadata,
+        labels: { ...ORIGINAL_LABELS, ...MANAGED },
+        annotations: { "example.com/note": "keep me", [OWNER_ANNOTATION]: KEY, [REVISION_ANNOTATION]: "0", [KEY_FINGERPRINT_ANNOTATION]: FP },
+      },
+    });
+    // Pure: the Secret as read is not changed.
+    expect(existing.metadata.labels).toEqual(ORIGINAL_LABELS);
+    // Once adopted it is ours: no conflict.
+    expect(targetConflict(adoptedTargetSecret(existing, stamp0), ic())).toBeUndefined();
+  });
+
+  it("an adoption built from a stale read is refused with 409 and leaves the newer Secret in place", async () => {
+    const api = new FakeApi();
+    const secrets = api.client<Secret>("Secret");
+    await secrets.create(TARGET.namespace, T(ISSUED_SECRET_TYPE, ORIGINAL_LABELS));
+    const stale = (await secrets.get(TARGET.namespace, TARGET.name))!;
+    await secrets.replace({ ...stale, data: { other: b64("newer") } });
+    await expect(secrets.replace(adoptedTargetSecret(stale, STAMP))).rejects.toMatchObject({ code: 409 });
+    expect(isManaged(await secrets.get(TARGET.namespace, TARGET.name))).toBe(false);
   });
 });

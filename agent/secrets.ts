@@ -10,6 +10,7 @@ import {
   ISSUED_SECRET_TYPE,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  ORIGINAL_AGENT_LABEL,
   OWNER_ANNOTATION,
   PRIVATE_KEY_SECRET_KEY,
   PRIVATE_KEY_SECRET_TYPE,
@@ -104,6 +105,39 @@ export function targetConflict(existing: Secret | undefined, ic: IssuedCertifica
   const owner = existing.metadata.annotations?.[OWNER_ANNOTATION];
   if (owner && owner !== ownerKey(ic)) return `target secret ${where(existing)} belongs to IssuedCertificate ${owner}; it was left untouched`;
   return undefined;
+}
+
+/**
+ * Is `existing` the target secret Gloo Mesh's own agent wrote for this IssuedCertificate (a cluster
+ * migrating to cert-agent)? All of: not ours yet, type ISSUED_SECRET_TYPE, at the IssuedCertificate's
+ * spec.issuedCertificateSecret, labelled `agent.certificates.mesh.gloo.solo.io=<the IssuedCertificate's
+ * namespace>` (the original labels with its own namespace, where Gloo Mesh puts its IssuedCertificates),
+ * and no owner annotation naming another IssuedCertificate. Such a secret is adopted; anything else
+ * that is not ours stays refused by targetConflict.
+ */
+export function writtenByOriginalAgent(existing: Secret | undefined, ic: IssuedCertificate, target: ObjectRef): boolean {
+  if (!existing || isManaged(existing) || existing.type !== ISSUED_SECRET_TYPE) return false;
+  const { name, namespace, labels, annotations } = existing.metadata;
+  if (namespace !== target.namespace || name !== target.name) return false;
+  if (!ic.metadata.namespace || labels?.[ORIGINAL_AGENT_LABEL] !== ic.metadata.namespace) return false;
+  const owner = annotations?.[OWNER_ANNOTATION];
+  return owner === undefined || owner === ownerKey(ic);
+}
+
+/**
+ * The original agent's target secret, taken over: our label and stamp added to what it has, its type,
+ * data (the extra empty key.pem too) and other labels and annotations kept, and its resourceVersion,
+ * which guards the write. Our next full write (a re-issue) replaces the data with the four keys.
+ */
+export function adoptedTargetSecret(existing: Secret, stamp: IssuanceStamp): Secret {
+  return {
+    ...existing,
+    metadata: {
+      ...existing.metadata,
+      labels: { ...(existing.metadata.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: { ...(existing.metadata.annotations ?? {}), ...stampAnnotations(stamp) },
+    },
+  };
 }
 
 /** The whole target secret in one object (never a partial bundle); keeps labels and annotations others set. */
