@@ -32,5 +32,15 @@ describe("cert-agent executable", () => {
     const result = run(["--help"]);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^usage: cert-agent/);
+    expect(result.stdout).toContain("cert-agent status [flags]");
+  });
+
+  it("dispatches `status` to the subcommand: its own usage, its own errors (exit 2, one line)", () => {
+    const help = run(["status", "--help"]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: cert-agent status \[flags\]/);
+    const bad = run(["status", "--concurrency", "3"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe("cert-agent status: Unknown option '--concurrency'\n");
   });
 });
