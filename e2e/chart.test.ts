@@ -7,7 +7,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
+import { PassThrough } from "node:stream";
 import { parseConfig } from "../agent/config";
+import { AgentMetrics } from "../agent/metrics";
+import { ApiHealth } from "../shared/controller/api-health";
+import { FakeClock } from "../shared/controller/clock";
+import { createLogger } from "../shared/controller/logger";
+import { Manager } from "../shared/controller/manager";
 
 const repo = resolve(__dirname, "..");
 const chartDir = join(repo, "charts", "cert-agent");
@@ -270,6 +276,8 @@ describe("helm template with the default values", () => {
       `--leader-election-id=${fullname}`,
       "--metrics-bind-address=0.0.0.0:8080",
       "--health-probe-bind-address=0.0.0.0:8081",
+      "--stall-threshold=10m",
+      "--clock-skew-warning=1m",
       "--retry-base-delay=10s",
       "--retry-max-delay=10m",
       "--resync-period=5m",
@@ -380,6 +388,8 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
       `--leader-election-id=${fullname}`,
       "--metrics-bind-address=0.0.0.0:8080",
       "--health-probe-bind-address=0.0.0.0:8081",
+      "--stall-threshold=10m",
+      "--clock-skew-warning=1m",
       "--retry-base-delay=5s",
       "--retry-max-delay=1h",
       "--resync-period=5m",
@@ -507,6 +517,85 @@ describe("other value combinations", () => {
   });
 });
 
+interface PrometheusRule extends K8sObject {
+  spec: { groups: { name: string; rules: { alert: string; expr: string; for: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[] };
+}
+
+/** Every metric name the agent process exports: its own, the manager's and the API observer's. */
+async function exportedMetricNames(): Promise<Set<string>> {
+  const metrics = new AgentMetrics();
+  const log = createLogger("error", new PassThrough());
+  new Manager({ clock: new FakeClock(), log, registry: metrics.registry, resyncMs: 60_000 });
+  new ApiHealth({ clock: new FakeClock(), log, registry: metrics.registry });
+  return new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+}
+
+describe("the PrometheusRule (prometheusRule.enabled)", () => {
+  const rule = (values: Record<string, unknown> = {}) => find<PrometheusRule>(render({ prometheusRule: { enabled: true, ...values } }), "PrometheusRule");
+
+  test("is off by default", () => {
+    expect(render().filter((o) => o.kind === "PrometheusRule")).toEqual([]);
+  });
+
+  test("renders the five alerts, each with its expression, duration and severity, in the release namespace", () => {
+    const r = rule();
+    expect(r).toMatchObject({ apiVersion: "monitoring.coreos.com/v1", metadata: { name: fullname, namespace: releaseNamespace } });
+    expect(r.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "cert-agent", "app.kubernetes.io/instance": release });
+    expect(r.spec.groups.map((g) => g.name)).toEqual(["cert-agent"]);
+    expect(r.spec.groups[0]!.rules.map(({ alert, expr, for: duration, labels }) => ({ alert, expr, for: duration, labels }))).toEqual([
+      { alert: "CertAgentCertificateExpiringSoon", expr: "cert_agent_certificate_expiration_timestamp_seconds - time() < 7 * 24 * 3600", for: "15m", labels: { severity: "warning" } },
+      { alert: "CertAgentRenewalOverdue", expr: "cert_agent_certificate_renewal_timestamp_seconds < time() - 3600", for: "5m", labels: { severity: "warning" } },
+      { alert: "CertAgentNotReady", expr: "cert_agent_ready == 0", for: "10m", labels: { severity: "warning" } },
+      { alert: "CertAgentAbsent", expr: "absent(cert_agent_ready)", for: "10m", labels: { severity: "critical" } },
+      { alert: "CertAgentNoLeader", expr: "max(cert_agent_leader) == 0", for: "5m", labels: { severity: "critical" } },
+    ]);
+    // Prometheus' own template syntax reaches the rule untouched by helm.
+    expect(r.spec.groups[0]!.rules[0]!.annotations.summary).toBe(
+      "The intermediate CA of IssuedCertificate {{ with $labels.exported_namespace }}{{ . }}{{ else }}{{ $labels.namespace }}{{ end }}/{{ $labels.name }} expires within 7 days");
+    expect(r.spec.groups[0]!.rules[0]!.annotations.description).toContain("{{ $value | humanizeDuration }}");
+  });
+
+  test("every metric an alert reads is one the agent exports", async () => {
+    const names = await exportedMetricNames();
+    const read = rule().spec.groups[0]!.rules.flatMap((x) => x.expr.match(/cert_agent_[a-z_]+/g) ?? []);
+    expect(read.length).toBe(5);
+    for (const name of read) expect({ name, exported: names.has(name) }).toEqual({ name, exported: true });
+  });
+
+  test("selector narrows every expression; labels, annotations and alertLabels land where they belong", () => {
+    const r = rule({ selector: 'job="ca-cert-agent-metrics"', labels: { release: "kube-prometheus" }, annotations: { owner: "mesh" }, alertLabels: { team: "mesh" } });
+    const rules = r.spec.groups[0]!.rules;
+    expect(rules.map((x) => x.expr)).toEqual([
+      'cert_agent_certificate_expiration_timestamp_seconds{job="ca-cert-agent-metrics"} - time() < 7 * 24 * 3600',
+      'cert_agent_certificate_renewal_timestamp_seconds{job="ca-cert-agent-metrics"} < time() - 3600',
+      'cert_agent_ready{job="ca-cert-agent-metrics"} == 0',
+      'absent(cert_agent_ready{job="ca-cert-agent-metrics"})',
+      'max(cert_agent_leader{job="ca-cert-agent-metrics"}) == 0',
+    ]);
+    expect(r.metadata.labels).toMatchObject({ release: "kube-prometheus" });
+    expect((r.metadata as { annotations?: Record<string, string> }).annotations).toEqual({ owner: "mesh" });
+    for (const x of rules) expect(x.labels).toEqual({ severity: expect.any(String), team: "mesh" });
+  });
+
+  test("passes helm lint --strict", () => {
+    const r = helm(["lint", "--strict", chartDir, "-f", valuesFile({ prometheusRule: { enabled: true, selector: 'job="x"' } })]);
+    expect(r.stderr + r.stdout).toContain("0 chart(s) failed");
+  });
+
+  test("is refused without metrics, with a clear message", () => {
+    expect(renderError({ prometheusRule: { enabled: true }, metrics: { enabled: false } })).toContain("prometheusRule.enabled=true requires metrics.enabled=true");
+  });
+});
+
+describe("the health flags the chart passes", () => {
+  test("--stall-threshold and --clock-skew-warning from health.*, default 10m and 1m", () => {
+    expect(container(render()).args).toEqual(expect.arrayContaining(["--stall-threshold=10m", "--clock-skew-warning=1m"]));
+    expect(parseConfig(container(render()).args, {})).toMatchObject({ stallThresholdMs: 600_000, clockSkewWarningMs: 60_000 });
+    expect(parseConfig(container(render({ health: { stallThreshold: "15m", clockSkewWarning: "30s" } })).args, {}))
+      .toMatchObject({ stallThresholdMs: 900_000, clockSkewWarningMs: 30_000 });
+  });
+});
+
 describe("values.schema.json rejects bad values with helm's error", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ["negative replicas", { replicas: -1 }, /at '\/replicas': minimum: got -1, want 0/],
@@ -519,6 +608,9 @@ describe("values.schema.json rejects bad values with helm's error", () => {
     ["an invalid namespace name", { watchNamespace: "Not_A_Namespace" }, /at '\/watchNamespace'/],
     ["a port out of range", { metrics: { port: 70000 } }, /at '\/metrics\/port': maximum: got 70,000, want 65,535|at '\/metrics\/port': maximum/],
     ["a string where a bool belongs", { leaderElection: { enabled: "yes" } }, /at '\/leaderElection\/enabled': got string, want boolean/],
+    ["a stall threshold without a unit", { health: { stallThreshold: "10" } }, /at '\/health\/stallThreshold'/],
+    ["braces in the PromQL selector", { prometheusRule: { selector: '{job="x"}' } }, /at '\/prometheusRule\/selector'/],
+    ["an unknown prometheusRule key", { prometheusRule: { severity: "page" } }, /at '\/prometheusRule': additional properties 'severity' not allowed/],
   ];
   test.each(cases)("%s", (_name, values, error) => {
     const stderr = renderError(values);

@@ -72,6 +72,9 @@ Settings that the schema cannot express; fail the render with one clear line.
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicas > 1 requires leaderElection.enabled=true: several agents working the same IssuedCertificate would each generate a key" }}
 {{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) }}
+{{- fail "prometheusRule.enabled=true requires metrics.enabled=true: the alerts read the agent's metrics" }}
+{{- end }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------------------------
