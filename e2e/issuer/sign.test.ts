@@ -121,6 +121,16 @@ describe("signIntermediate", () => {
     expect((await describeCertificate(certificatePem)).sans).toEqual(["from-the-request.example.com"]);
   });
 
+  it("signs a 186 KB CSR (6000 hosts) and a 100-year certificate", async () => {
+    const many = Array.from({ length: 6000 }, (_, i) => `host-${i}.example.com`);
+    const big = await buildCsr({ keys: keys(), org: "o", hosts: many });
+    expect(big.length).toBeGreaterThan(180_000);
+    expect((await describeCertificate(await signIntermediate({ csrPem: big, hosts: many, ttlDays: 1, root: ecRoot }))).sans).toHaveLength(6000);
+    const now = new Date("2026-01-01T00:00:00Z");
+    const { notAfter } = await describeCertificate(await signIntermediate({ csrPem: await csr(), hosts: HOSTS, ttlDays: 36_500, root: ecRoot, now }));
+    expect(notAfter.getTime()).toBeGreaterThan(new Date("2125-01-01T00:00:00Z").getTime());
+  });
+
   it("issues for one year when ttlDays is 0", async () => {
     const { notBefore, notAfter } = await describeCertificate(await signIntermediate({ csrPem: await csr(), hosts: HOSTS, ttlDays: 0, root: rsaRoot }));
     expect(notAfter.getTime() - notBefore.getTime()).toBe(365 * DAY_MS);
@@ -147,7 +157,8 @@ describe("signIntermediate", () => {
   it.each([
     ["a malformed CSR", { csrPem: "garbage" }, /CERTIFICATE REQUEST/],
     ["no hosts", { hosts: [] }, /at least one SubjectAltName/],
-    ["a negative ttl", { ttlDays: -1 }, /ttlDays/],
+    ["a negative ttl", { ttlDays: -1 }, /^ttlDays must be an integer from 0 to 36500, got -1$/],
+    ["a ttl of 2^32-1 days (it overflowed notAfter into 1899)", { ttlDays: 4294967295 }, /^ttlDays must be an integer from 0 to 36500, got 4294967295$/],
   ])("refuses %s", async (_name, override, error) => {
     await expect(signIntermediate({ csrPem: await csr(), hosts: HOSTS, ttlDays: 1, root: rsaRoot, ...override })).rejects.toThrow(error);
   });

@@ -79,6 +79,8 @@ export async function createRootCa(options: CreateRootCaOptions = {}): Promise<R
  * NotAfter now + ttlDays, the CSR's public key, SKI and AKI, SHA-256 signature by the root key.
  * A CSR whose self-signature does not verify is refused: its sender has not proven it holds the key.
  */
+const MAX_TTL_DAYS = 36_500;
+
 export async function signIntermediate(request: SignIntermediateRequest): Promise<string> {
   const misbehave = request.misbehave ?? "none";
   if (misbehave === "empty") return "";
@@ -89,8 +91,9 @@ export async function signIntermediate(request: SignIntermediateRequest): Promis
   if (request.hosts.length === 0) {
     throw new PkiError("no hosts: an intermediate with an empty subject needs at least one SubjectAltName");
   }
-  if (!Number.isInteger(request.ttlDays) || request.ttlDays < 0) {
-    throw new PkiError(`ttlDays must be a non-negative integer, got ${request.ttlDays}`);
+  // At most 100 years, as the CRD allows: 2^32-1 days overflowed the date into 1899.
+  if (!Number.isInteger(request.ttlDays) || request.ttlDays < 0 || request.ttlDays > MAX_TTL_DAYS) {
+    throw new PkiError(`ttlDays must be an integer from 0 to ${MAX_TTL_DAYS}, got ${request.ttlDays}`);
   }
 
   const now = request.now ?? new Date();
