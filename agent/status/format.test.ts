@@ -60,6 +60,8 @@ describe("cells", () => {
     ["an incomplete target with a certificate: the explanation in KEY, the dates still shown",
       { target: { state: "incomplete", summary: "istio-system/cacerts lacks ca-key.pem", message: "…" } },
       ["istio-system/cacerts lacks ca-key.pem", "2027-02-21T12:00:00Z", "143d"]],
+    ["a target written by Gloo Mesh's agent: the key type, and whose it is", { target: { state: "original", summary: "Gloo Mesh agent's", message: "…" } },
+      ["ECDSA-P256 (Gloo Mesh agent's)", "2027-02-21T12:00:00Z", "143d"]],
     ["a multi-line error with a terminal escape", { state: "FAILED", error: "invalid spec:\n  spec.hosts is empty\u001b[31m" }, ["FAILED", "invalid spec: spec.hosts is empty [31m"]],
     ["bounce waiting", { bounce: { directive: "mesh/b", state: "waiting", message: "pods in istio-system with app=istiod: 0 of 1 Ready", cycle: "mesh/ic#2" } },
       ["waiting: pods in istio-system with app=istiod: 0 of 1 Ready"]],

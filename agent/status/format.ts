@@ -32,6 +32,7 @@ export function oneLine(text: string): string {
 
 function keyCell(row: StatusRow): string {
   if (row.target.state === "ok") return row.certificate?.key ?? "-";
+  if (row.target.state === "original") return `${row.certificate?.key ?? "-"} (${row.target.summary})`;
   return row.target.summary;
 }
 

@@ -4,7 +4,7 @@ import { issuedCertificate, podBounceDirective } from "../../shared/api/builders
 import type { IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../../shared/api/types";
 import type { Secret } from "../../shared/kube/secrets";
 import { createRootCa, type RootCa } from "../../e2e/issuer/sign";
-import { BOUNCE_PROGRESS_ANNOTATION, CA_CERT, CA_KEY, OWNER_ANNOTATION } from "../constants";
+import { BOUNCE_PROGRESS_ANNOTATION, CA_CERT, CA_KEY, ISSUED_SECRET_TYPE, ORIGINAL_AGENT_LABEL, OWNER_ANNOTATION } from "../constants";
 import { parseRenewBefore, renewalTime } from "../renewal";
 import { EXIT_ERROR, EXIT_OK, EXIT_PROBLEM, type Fetched, type StatusInput, statusReport, statusRow } from "./rows";
 import { ourTargetSecret, type SignedBundle, signedBundle } from "./testing";
@@ -102,6 +102,18 @@ describe("statusRow: what the target secret holds", () => {
       return found(secret);
     }, undefined,
       { state: "foreign", summary: "foreign secret istio-system/cacerts-t", message: "target secret istio-system/cacerts-t belongs to IssuedCertificate other/ic; it was left untouched" }, false],
+    ["written by Gloo Mesh's own agent for this IssuedCertificate (adopted, not foreign)", (obj) => found({
+      metadata: { name: "cacerts-t", namespace: "istio-system", labels: { [ORIGINAL_AGENT_LABEL]: "mesh" } },
+      type: ISSUED_SECRET_TYPE,
+      data: { ...ourTargetSecret(obj, current).data, "key.pem": "" },
+    }), undefined,
+      { state: "original", summary: "Gloo Mesh agent's", message: "target secret istio-system/cacerts-t was written by Gloo Mesh's agent; cert-agent adopts it" }, true],
+    ["written by Gloo Mesh's agent for another namespace's IssuedCertificate", () => found({
+      metadata: { name: "cacerts-t", namespace: "istio-system", labels: { [ORIGINAL_AGENT_LABEL]: "elsewhere" } },
+      type: ISSUED_SECRET_TYPE,
+      data: { [CA_CERT]: Buffer.from(current.caCert).toString("base64") },
+    }), undefined,
+      { state: "foreign", summary: "foreign secret istio-system/cacerts-t" }, false],
     ["without ca-cert.pem", (obj) => withData(ours(obj, current), (d) => delete d[CA_CERT]), undefined,
       { state: "incomplete", summary: "istio-system/cacerts-t lacks ca-cert.pem", message: "target secret istio-system/cacerts-t lacks ca-cert.pem" }, false],
     ["without ca-key.pem (the certificate is still shown)", (obj) => withData(ours(obj, current), (d) => delete d[CA_KEY]), undefined,

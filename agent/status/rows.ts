@@ -10,7 +10,7 @@ import { describeCertificate } from "../../shared/pki";
 import { type BounceOutcome, readBounceProgress } from "../bouncer/cycle";
 import { CA_CERT } from "../constants";
 import { type RenewBefore, renewalTime } from "../renewal";
-import { BUNDLE_KEYS, secretData, targetConflict } from "../secrets";
+import { BUNDLE_KEYS, secretData, targetConflict, writtenByOriginalAgent } from "../secrets";
 
 /** The exit codes, one meaning each (documented in --help and the README). */
 export const EXIT_OK = 0;
@@ -35,11 +35,13 @@ export interface RowOptions {
 }
 
 /**
- * ok: ours, complete, ca-cert.pem parses. missing: no such secret. foreign: not ours to manage (the
- * agent refuses to touch it). incomplete: ours but a key is absent. unparsable: ca-cert.pem does not
- * parse. unreadable: the GET failed (not a 404). unspecified: the spec names no valid target.
+ * ok: ours, complete, ca-cert.pem parses. original: the same, but written by Gloo Mesh's own agent for
+ * this IssuedCertificate (a migration: the agent adopts it). missing: no such secret. foreign: not
+ * ours to manage (the agent refuses to touch it). incomplete: ours but a key is absent. unparsable:
+ * ca-cert.pem does not parse. unreadable: the GET failed (not a 404). unspecified: the spec names no
+ * valid target.
  */
-export type TargetState = "ok" | "missing" | "foreign" | "incomplete" | "unparsable" | "unreadable" | "unspecified";
+export type TargetState = "ok" | "original" | "missing" | "foreign" | "incomplete" | "unparsable" | "unreadable" | "unspecified";
 
 /** What makes the exit code 1. */
 export type Problem = "failed" | "expired" | "overdue";
@@ -55,7 +57,7 @@ export interface StatusRow {
     namespace?: string;
     name?: string;
     state: TargetState;
-    /** A few words for the KEY cell when there is no key type to show; "" when ok. */
+    /** A few words for the KEY cell when there is no key type to show (or, for original, beside it); "" when ok. */
     summary: string;
     /** The whole explanation, "" when ok. */
     message: string;
@@ -170,8 +172,10 @@ async function readTarget(input: StatusInput): Promise<{ target: StatusRow["targ
     return { target: { ...base, state: "unreadable", summary: `cannot read ${where}`, message: `target secret ${where} could not be read: ${fetched.message}` } };
   }
   const secret = fetched.object;
-  // The agent's own ownership rule (label, type, owner annotation), so status and agent never disagree.
-  const conflict = targetConflict(secret, input.ic);
+  // The agent's own ownership rules (label, type, owner annotation; the original agent's secret it
+  // adopts), so status and agent never disagree about whose secret it is.
+  const original = writtenByOriginalAgent(secret, input.ic, ref);
+  const conflict = original ? undefined : targetConflict(secret, input.ic);
   if (conflict) {
     return { target: { ...base, state: "foreign", summary: `foreign secret ${where}`, message: conflict } };
   }
@@ -191,6 +195,9 @@ async function readTarget(input: StatusInput): Promise<{ target: StatusRow["targ
   if (absent.length > 0) {
     const lacks = `${where} lacks ${absent.join(", ")}`;
     return { target: { ...base, state: "incomplete", summary: lacks, message: `target secret ${lacks}` }, ...(certificate ? { certificate } : {}) };
+  }
+  if (original) {
+    return { target: { ...base, state: "original", summary: "Gloo Mesh agent's", message: `target secret ${where} was written by Gloo Mesh's agent; cert-agent adopts it` }, certificate };
   }
   return { target: { ...base, state: "ok", summary: "", message: "" }, certificate };
 }
