@@ -157,6 +157,8 @@ const rows: Row[] = [
   ["defect 4: PENDING does not reuse a key of another type", { keyAlgorithm: "ECDSA-P256", staged: ready(1, RSA4096), request: { state: "missing" } }, { action: "request", reuseStagedKey: false }],
   // REQUESTED.
   ["REQUESTED waits for the issuer", { state: "REQUESTED", staged: ready(), request: answered("pending") }, { action: "none", requeueAfterMs: 300_000 }],
+  ["REQUESTED: an issuer error of 500 KB with NUL and ESC is copied bounded and escaped (1 KB, one printable line)", { state: "REQUESTED", staged: ready(), request: answered("failed", 1, { error: `\u0000\u001b[2J${"x".repeat(500_000)}` }) },
+    { action: "fail", reason: Reason.IssuerFailed, retry: true, message: `certificate request mesh.ic failed to be signed by Issuer: \\u0000\\u001b[2J${"x".repeat(980)} ... (498991 more characters)` }],
   ["REQUESTED: the issuer failed -> FAILED with Gloo Mesh's message, retried", { state: "REQUESTED", staged: ready(), request: answered("failed") }, { action: "fail", reason: Reason.IssuerFailed, retry: true, message: "certificate request mesh.ic failed to be signed by Issuer: no signing key" }],
   ["REQUESTED: the request was deleted mid-flight -> request again with the same key", { state: "REQUESTED", staged: ready(), request: { state: "missing" } },
     { action: "rerequest", reason: Reason.CertificateRequestMissing, message: "CertificateRequest mesh/ic disappeared; requesting again" }],

@@ -7,6 +7,7 @@
 // re-issue trigger from the policy chain in policies.ts.
 import { backoffDelay, BackoffOptions } from "../shared/controller/backoff";
 import { IssuedCertificateState } from "../shared/api/types";
+import { boundedText } from "../shared/text/bounded";
 import { describeKeySpec } from "../shared/pki";
 import { ORIGINAL_AGENT_LABEL, Reason } from "./constants";
 import { cycleOf } from "./bouncer/cycle";
@@ -131,7 +132,7 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
       if (request.answer === "pending") return { action: "none", requeueAfterMs: opts.resyncMs };
       if (request.answer === "failed") {
         return { action: "fail", reason: Reason.IssuerFailed, retry: true,
-          message: `certificate request ${ic.metadata.namespace}.${ic.metadata.name} failed to be signed by Issuer: ${request.error}` };
+          message: `certificate request ${ic.metadata.namespace}.${ic.metadata.name} failed to be signed by Issuer: ${boundedText(request.error)}` };
       }
       const verdict = o.verdict!;
       if (!verdict.ok) {

@@ -1,6 +1,7 @@
 // Reads what an IssuedCertificate asks for and refuses what cannot work, before any key is made.
 import { IssuedCertificate, ObjectRef } from "../shared/api/types";
 import { KeySpec, parseKeyAlgorithm, validateHost } from "../shared/pki";
+import { hasControlCharacters } from "../shared/text/bounded";
 import { KEY_ALGORITHM_ANNOTATION } from "./constants";
 
 export interface CertificateIntent {
@@ -65,7 +66,7 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   // certOptions.orgName wins over the deprecated org, as in Gloo Mesh.
   const org = spec.certOptions?.orgName || spec.org || "";
   const field = spec.certOptions?.orgName ? "spec.certOptions.orgName" : "spec.org";
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(org)) throw new InvalidSpecError(`${field} ${quote(org)} contains control characters`);
+  if (hasControlCharacters(org)) throw new InvalidSpecError(`${field} ${quote(org)} contains control characters`);
   if (org.length > MAX_ORG_LENGTH) throw new InvalidSpecError(`${field} is longer than ${MAX_ORG_LENGTH} characters (X.520's bound)`);
   return {
     hosts,

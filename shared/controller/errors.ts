@@ -1,7 +1,13 @@
-// Error text for logs, Events and status: one line, the API server's own message when there is one.
+// Error text for logs, Events and status: one bounded, printable line, the API server's own message
+// when there is one.
+import { boundedText } from "../text/bounded";
 
 /** A one-line message; client-node ApiExceptions carry the server's message in body. */
 export function errorMessage(err: unknown): string {
+  return boundedText(rawMessage(err));
+}
+
+function rawMessage(err: unknown): string {
   if (err && typeof err === "object") {
     const e = err as { code?: number; body?: unknown; message?: string };
     if (typeof e.code === "number" && e.body !== undefined) {

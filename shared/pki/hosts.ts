@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { GeneralName, SubjectAlternativeName, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 import { x509 } from "./crypto-provider";
+import { hasControlCharacters } from "../text/bounded";
 import { PkiError } from "./errors";
 
 export type HostKind = "ip" | "uri" | "dns";
@@ -20,7 +21,6 @@ export function classifyHost(host: string): HostKind {
 }
 
 const URI_SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
 const SPIFFE_TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const SPIFFE_SEGMENT = /^[a-zA-Z0-9._-]+$/;
@@ -32,7 +32,7 @@ const SPIFFE_SEGMENT = /^[a-zA-Z0-9._-]+$/;
  * an internationalised name must be given in its punycode form (xn--...), never guessed at.
  */
 export function validateHost(host: string): string | undefined {
-  if (CONTROL.test(host)) return "contains control characters";
+  if (hasControlCharacters(host)) return "contains control characters";
   if (/[^\x20-\x7e]/.test(host)) return "contains non-ASCII characters (write an internationalised name in punycode, xn--...)";
   if (/\s/.test(host)) return "contains spaces";
   switch (classifyHost(host)) {
