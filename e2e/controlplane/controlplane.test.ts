@@ -1,12 +1,15 @@
 // The launcher against real binaries. One private control plane serves every test here (each costs
 // seconds and memory); the tests run in order and the last one stops it.
 import * as k8s from "@kubernetes/client-node";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { resolveBinDir } from "./binaries";
 import { ComponentExitedError, EXIT_LOG_TAIL_LINES, startControlPlane, type ControlPlane } from "./controlplane";
 import { recordComponentExits } from "./jest-global-setup";
 import { isAlive } from "./proc";
+import { repoRoot } from "./repo";
 import {
   assertSharedControlPlaneRunning,
   describeWithControlPlane,
@@ -95,6 +98,50 @@ describeWithControlPlane("startControlPlane", () => {
     // kubectl's errors carry the server's message.
     await expect(cp.kubectl(["get", "configmap", "nope", "-n", ns])).rejects.toThrow(/not found/);
   });
+
+  test("reports the Kubernetes version it was built from: /version, kubectl, the other components, helm", async () => {
+    // build.sh stamps it; unstamped, the server said v0.0.0-master+$Format:%H$ and helm refused
+    // every chart with a kubeVersion constraint.
+    const version = fs.readFileSync(path.join(repoRoot(), "e2e", "controlplane", "K8S_VERSION"), "utf8").trim();
+    const [, major, minor] = /^v(\d+)\.(\d+)\.\d+$/.exec(version)!;
+    const info = await kc.makeApiClient(k8s.VersionApi).getCode();
+    expect(info).toMatchObject({ gitVersion: version, major, minor, gitTreeState: "clean" });
+    expect(info.gitCommit).toMatch(/^[0-9a-f]{40}$/);
+    expect(info.buildDate).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+    const kubectlVersion = JSON.parse(await cp.kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } };
+    expect(kubectlVersion.serverVersion.gitVersion).toBe(version);
+
+    const binDir = await resolveBinDir(undefined, ["kube-controller-manager", "kube-scheduler"]);
+    for (const bin of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]) {
+      expect(execFileSync(path.join(binDir, bin), ["--version"], { encoding: "utf8" }).trim()).toBe(`Kubernetes ${version}`);
+    }
+
+    // helm checks a chart's kubeVersion against the server's: a chart of its own, so the project's
+    // chart (edited elsewhere) does not decide this test.
+    const helm = execFileSync("bash", [path.join(repoRoot(), "charts", "build-helm.sh")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      timeout: 20 * 60_000,
+    }).trim();
+    const chart = fs.mkdtempSync(path.join(os.tmpdir(), "cert-agent-kubeversion-chart-"));
+    try {
+      fs.mkdirSync(path.join(chart, "templates"));
+      fs.writeFileSync(path.join(chart, "Chart.yaml"), `apiVersion: v2\nname: needs-kube\nversion: 0.1.0\nkubeVersion: ">=1.25.0-0"\n`);
+      fs.writeFileSync(
+        path.join(chart, "templates", "cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: needs-kube\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n",
+      );
+      const out = execFileSync(helm, ["install", "needs-kube", chart, "--namespace", ns, "--dry-run=server", "--kubeconfig", cp.kubeconfigPath], {
+        encoding: "utf8",
+        env: { ...process.env, KUBECONFIG: "", HELM_CACHE_HOME: path.join(chart, ".cache"), HELM_CONFIG_HOME: path.join(chart, ".config"), HELM_DATA_HOME: path.join(chart, ".data") },
+        timeout: 60_000,
+      });
+      expect(out).toContain(`kube: "${version}"`);
+    } finally {
+      fs.rmSync(chart, { recursive: true, force: true });
+    }
+  }, 21 * 60_000);
 
   test("an API server restart keeps the port, the certificates and the data", async () => {
     const server = cp.server;
