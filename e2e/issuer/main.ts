@@ -3,25 +3,75 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
 import { createLogger } from "../../shared/controller/logger";
-import { ReferenceIssuer } from "./issuer";
+import { FAIL_ANNOTATION, MISBEHAVE_ANNOTATION, ReferenceIssuer } from "./issuer";
 import { MISBEHAVIOURS, Misbehaviour } from "./sign";
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { kubeconfig: { type: "string" }, namespace: { type: "string" }, misbehave: { type: "string" } },
-  });
+const USAGE = `usage: npm run issuer -- [--kubeconfig FILE] [--namespace NS] [--misbehave MODE]
+
+The reference issuer (the management-plane side, as Gloo Mesh's): signs each CertificateRequest with
+the CA in its IssuedCertificate's signing secret and runs until SIGTERM/SIGINT. For tests and the demo.
+
+  --kubeconfig FILE   the cluster to work on (default: KUBECONFIG, then ~/.kube/config, then in-cluster)
+  --namespace NS      watch one namespace (default all)
+  --misbehave MODE    answer every request wrongly on purpose: ${MISBEHAVIOURS.join(", ")} (default none)
+  -h, --help          this text
+
+Per IssuedCertificate, the annotation ${MISBEHAVE_ANNOTATION}: MODE does the same, and
+${FAIL_ANNOTATION}: MESSAGE makes it answer FAILED with MESSAGE.`;
+
+class UsageError extends Error {}
+
+interface IssuerArgs {
+  kubeconfig?: string;
+  namespace?: string;
+  misbehave: Misbehaviour;
+}
+
+function parseIssuerArgs(argv: string[]): IssuerArgs | "help" {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: "string" },
+        namespace: { type: "string" },
+        misbehave: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    // node:util's messages are one clear sentence; drop its hint lines.
+    throw new UsageError((err as Error).message.split("\n")[0]!);
+  }
+  if (values.help) return "help";
   const misbehave = (values.misbehave ?? "none") as Misbehaviour;
-  if (!MISBEHAVIOURS.includes(misbehave)) {
-    process.stderr.write(`issuer: --misbehave must be one of ${MISBEHAVIOURS.join(", ")}\n`);
+  if (!MISBEHAVIOURS.includes(misbehave)) throw new UsageError(`--misbehave must be one of ${MISBEHAVIOURS.join(", ")}`);
+  return { kubeconfig: values.kubeconfig, namespace: values.namespace, misbehave };
+}
+
+async function main(): Promise<number> {
+  let args: IssuerArgs | "help";
+  try {
+    args = parseIssuerArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`issuer: ${err.message}\n`);
     return 2;
   }
+  if (args === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const { kubeconfig, namespace, misbehave } = args;
   const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   const log = createLogger("info");
-  const issuer = new ReferenceIssuer({ kc, log, namespace: values.namespace, misbehave });
+  const issuer = new ReferenceIssuer({ kc, log, namespace, misbehave });
   await issuer.start();
-  log.info("reference issuer started", { namespace: values.namespace ?? "(all)", misbehave });
+  log.info("reference issuer started", { namespace: namespace ?? "(all)", misbehave });
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
