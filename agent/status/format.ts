@@ -1,6 +1,7 @@
 // `cert-agent status`, the presentation: a kubectl-style table for people, and the same rows as JSON or
 // YAML for scripts. Pure functions of a StatusReport.
 import { dumpYaml } from "@kubernetes/client-node";
+import { boundedText } from "../../shared/text/bounded";
 import type { OutputFormat } from "./flags";
 import type { StatusReport, StatusRow } from "./rows";
 
@@ -23,11 +24,12 @@ export function renewsIn(row: StatusRow): string {
 
 /**
  * One line of printable text: status.error and the bounce message come from the API, where anyone
- * with write access could have put newlines or terminal escape sequences.
+ * with write access could have put newlines, terminal escape sequences or a megabyte of text. Plain
+ * whitespace (a multi-line message) reads best as spaces; anything else unprintable is escaped, and the
+ * length bounded, by the project's rule for foreign text (boundedText).
  */
 export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/\s+/g, " ").trim();
+  return boundedText(text.replace(/[\t\n\v\f\r ]+/g, " ").trim());
 }
 
 function keyCell(row: StatusRow): string {
