@@ -638,3 +638,16 @@ describe("Manager: /healthz, /statusz and the ready and leader gauges, on a fake
     });
   });
 });
+
+describe("Manager: /statusz when a section fails", () => {
+  it("answers 500 with the error instead of a partial document; /healthz is unaffected", async () => {
+    const t = track(setup({ healthProbeBindAddress: "127.0.0.1:0" }));
+    t.addController("certs");
+    t.manager.addStatusSection("certificates", async () => {
+      throw new Error("gauge unreadable");
+    });
+    await t.manager.start();
+    expect(await get(t.manager.healthPort!, "/statusz")).toEqual({ status: 500, body: "statusz failed: Error: gauge unreadable\n" });
+    expect((await get(t.manager.healthPort!, "/healthz")).status).toBe(200);
+  });
+});
