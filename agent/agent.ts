@@ -14,7 +14,7 @@ import { ObjectClient } from "../shared/kube/api";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { ObservedKubeConfig } from "../shared/kube/observed-kubeconfig";
 import { SecretClient } from "../shared/kube/secrets";
-import { certificateStatuses, readExpiries } from "./certificate-status";
+import { certificateStatuses, readTimestamps } from "./certificate-status";
 import { Config } from "./config";
 import { COMPONENT } from "./constants";
 import { bouncerClients, registerPodBounceController } from "./bouncer/pod-bounce-controller";
@@ -103,7 +103,7 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
     name: "podbouncedirectives", path: bouncer.directives.watchPath(config.namespace), list: () => bouncer.directives.list(config.namespace) as never,
   });
   manager.addStatusSection("certificates", async () =>
-    certificateStatuses(certificates.list(), directives.list(), await readExpiries(metrics.expiration)));
+    certificateStatuses(certificates.list(), directives.list(), await readTimestamps(metrics.expiration), await readTimestamps(metrics.renewal)));
   await manager.start();
   log.info("agent started", {
     namespace: config.namespace ?? "(all)", concurrency: config.concurrency, healthPort: manager.healthPort,

@@ -3,7 +3,7 @@
 import { Gauge, Registry } from "prom-client";
 import type { IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { BOUNCE_PROGRESS_ANNOTATION } from "./constants";
-import { certificateStatuses, readExpiries } from "./certificate-status";
+import { certificateStatuses, readTimestamps } from "./certificate-status";
 
 const ic = (namespace: string, name: string, o: { state?: string; error?: string; directive?: { name: string; namespace?: string } } = {}): IssuedCertificate => ({
   metadata: { namespace, name },
@@ -24,16 +24,16 @@ describe("certificateStatuses", () => {
       ],
       [directive("mesh", "istio", { cycle: "mesh/b#3", outcome: "waiting", message: "1 of 2 replacement pods Ready" })],
       new Map([["mesh/a", new Date("2027-01-01T00:00:00Z")]]),
+      new Map([["mesh/a", new Date("2026-09-01T08:00:00Z")]]),
     );
     expect(rows).toEqual([
-      { namespace: "edge", name: "z", state: null, error: "", notAfter: null, bounce: null },
-      { namespace: "mesh", name: "a", state: "FINISHED", error: "", notAfter: "2027-01-01T00:00:00.000Z", bounce: null },
+      { namespace: "edge", name: "z", state: null, error: "", notAfter: null, renewalTime: null, bounce: null },
+      { namespace: "mesh", name: "a", state: "FINISHED", error: "", notAfter: "2027-01-01T00:00:00.000Z", renewalTime: "2026-09-01T08:00:00.000Z", bounce: null },
       {
-        namespace: "mesh", name: "b", state: "ISSUED", error: "pods of PodBounceDirective mesh/istio being restarted", notAfter: null,
+        namespace: "mesh", name: "b", state: "ISSUED", error: "pods of PodBounceDirective mesh/istio being restarted", notAfter: null, renewalTime: null,
         bounce: { cycle: "mesh/b#3", outcome: "waiting", message: "1 of 2 replacement pods Ready" },
       },
     ]);
-    expect(rows[0]).not.toHaveProperty("renewalTime");
   });
 
   it.each<[string, IssuedCertificate, PodBounceDirective[], unknown]>([
@@ -47,18 +47,18 @@ describe("certificateStatuses", () => {
     ["no progress annotation", ic("mesh", "a", { directive: { name: "d" } }), [directive("mesh", "d")], null],
     ["a malformed progress annotation", ic("mesh", "a", { directive: { name: "d" } }), [directive("mesh", "d", "{not json")], null],
   ])("bounce: %s", (_name, certificate, directives, expected) => {
-    expect(certificateStatuses([certificate], directives, new Map())[0]!.bounce).toEqual(expected);
+    expect(certificateStatuses([certificate], directives, new Map(), new Map())[0]!.bounce).toEqual(expected);
   });
 });
 
-describe("readExpiries", () => {
+describe("readTimestamps", () => {
   it("reads what the expiry gauge holds, by namespace/name, without changing it", async () => {
     const registry = new Registry();
     const gauge = new Gauge({ name: "x", help: "x", labelNames: ["namespace", "name"], registers: [registry] });
     gauge.set({ namespace: "mesh", name: "a" }, Date.parse("2027-01-01T00:00:00Z") / 1000);
     gauge.set({ namespace: "mesh", name: "b" }, Date.parse("2026-06-01T12:30:00Z") / 1000);
     const before = await registry.metrics();
-    expect(await readExpiries(gauge)).toEqual(new Map([
+    expect(await readTimestamps(gauge)).toEqual(new Map([
       ["mesh/a", new Date("2027-01-01T00:00:00Z")],
       ["mesh/b", new Date("2026-06-01T12:30:00Z")],
     ]));

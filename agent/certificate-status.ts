@@ -1,7 +1,7 @@
 // The `certificates` section of /statusz: one row per IssuedCertificate in the agent's informer
 // cache, with what the agent knows about it. Read-only: the rows are built from the cache, the
-// PodBounceDirectives' progress annotations and the expiry the reconciler already records in
-// cert_agent_certificate_expiration_timestamp_seconds; nothing here calls the API server.
+// PodBounceDirectives' progress annotations and the expiry and renewal times the reconciler already
+// records in cert_agent_certificate_{expiration,renewal}_timestamp_seconds; nothing here calls the API server.
 import type { Gauge } from "prom-client";
 import type { IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import { BounceProgress, ownerOfCycle, readBounceProgress } from "./bouncer/cycle";
@@ -15,18 +15,18 @@ export interface CertificateStatus {
   error: string;
   /** NotAfter of the certificate in the target secret, as the agent last saw it; null: not known yet. */
   notAfter: string | null;
-  /** When the agent renews this certificate. Not filled yet: it comes with the renewal work. */
-  renewalTime?: string | null;
+  /** When the agent renews this certificate (agent/renewal.ts), as it last computed it; null: not known yet. */
+  renewalTime: string | null;
   /** The pod bouncer's progress for this certificate's latest cycle (the directive's
    * cert-agent.io/bounce-progress); null when there is no directive or its progress is another's. */
   bounce: BounceProgress | null;
 }
 
-/** The expiries the reconciler recorded, by "namespace/name" (a read-only view of its gauge). */
-export type Expiries = ReadonlyMap<string, Date>;
+/** Times the reconciler recorded in a timestamp gauge, by "namespace/name" (a read-only view of it). */
+export type Timestamps = ReadonlyMap<string, Date>;
 
-/** Reads the expiry gauge's current values; the reconciler sets them, this never writes. */
-export async function readExpiries(gauge: Pick<Gauge<"namespace" | "name">, "get">): Promise<Expiries> {
+/** Reads a timestamp gauge's current values (expiry, renewal); the reconciler sets them, this never writes. */
+export async function readTimestamps(gauge: Pick<Gauge<"namespace" | "name">, "get">): Promise<Timestamps> {
   const { values } = await gauge.get();
   const expiries = new Map<string, Date>();
   for (const { labels, value } of values) {
@@ -38,7 +38,8 @@ export async function readExpiries(gauge: Pick<Gauge<"namespace" | "name">, "get
 export function certificateStatuses(
   certificates: readonly IssuedCertificate[],
   directives: readonly PodBounceDirective[],
-  expiries: Expiries,
+  expiries: Timestamps,
+  renewals: Timestamps,
 ): CertificateStatus[] {
   const directiveByKey = new Map(directives.map((d) => [`${d.metadata.namespace}/${d.metadata.name}`, d]));
   return certificates
@@ -56,6 +57,7 @@ export function certificateStatuses(
         state: ic.status?.state ?? null,
         error: ic.status?.error ?? "",
         notAfter: expiries.get(key)?.toISOString() ?? null,
+        renewalTime: renewals.get(key)?.toISOString() ?? null,
         // A directive may serve several IssuedCertificates: only this one's cycle is its progress.
         bounce: progress && ownerOfCycle(progress.cycle) === key ? progress : null,
       };

@@ -3,6 +3,7 @@
 // row per IssuedCertificate with its notAfter); /healthz goes 503 when the API server has been gone
 // for --stall-threshold and 200 again once it is back; a clock that is off shows as skew. Every
 // wait is on a condition, never a fixed sleep.
+import { renewalTime } from "../agent/renewal";
 import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { Clock, systemClock } from "../shared/controller/clock";
 import type { ApiStatus, ManagerStatus } from "../shared/controller/status";
@@ -67,7 +68,8 @@ describeWithControlPlane("/healthz and /statusz with the API server stopped and 
     try {
       await c.issued.create(ns, newIssuedCertificate(ns, "before", { annotations: P256 }));
       await waitForState(c, ns, "before", "FINISHED");
-      const notAfter = (await describeCertificate(decodeSecret((await getSecretOrUndefined(c, ns, "cacerts"))!)["ca-cert.pem"])).notAfter;
+      const pem = decodeSecret((await getSecretOrUndefined(c, ns, "cacerts"))!)["ca-cert.pem"];
+      const { notBefore, notAfter } = await describeCertificate(pem);
 
       // The facts while all is well.
       expect(await fetchText(port, "/healthz")).toEqual({ status: 200, body: "ok\n" });
@@ -75,7 +77,8 @@ describeWithControlPlane("/healthz and /statusz with the API server stopped and 
       expect(fine).toMatchObject({
         leadership: "no leader election", working: true, healthy: true, healthFailures: [], ready: true, stallThresholdSeconds: 3,
         api: { lastError: null, clockSkewSeconds: 0, clockSkewWarningSeconds: 60, clockSkewExceeded: false },
-        certificates: [{ namespace: ns, name: "before", state: "FINISHED", error: "", notAfter: notAfter.toISOString(), bounce: null }],
+        certificates: [{ namespace: ns, name: "before", state: "FINISHED", error: "", notAfter: notAfter.toISOString(),
+          renewalTime: renewalTime({ notBefore, notAfter, pem }).toISOString(), bounce: null }],
       });
       expect(Date.now() - Date.parse(fine.api.lastSuccessTime!)).toBeLessThan(30_000);
       const controllers = fine.controllers;
