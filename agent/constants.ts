@@ -72,6 +72,15 @@ export const Reason = {
   IssuerFailed: "IssuerFailed",
   CertificateRejected: "CertificateRejected",
   TargetSecretConflict: "TargetSecretConflict",
+  /** The target is at another IssuedCertificate's staged-key name (<its namespace>/<its name>). */
+  TargetSecretCollision: "TargetSecretCollision",
+  /** Ours and parseable, but not a CA istiod can use: untrusted by root-cert.pem, cert-chain.pem wrong, no CA, not valid yet. */
+  TargetSecretInvalid: "TargetSecretInvalid",
+  /** API errors that a retry does not cure (api-failures.ts). */
+  TargetNamespaceMissing: "TargetNamespaceMissing",
+  APIRequestForbidden: "APIRequestForbidden",
+  APIRequestRefused: "APIRequestRefused",
+  APIRequestFailed: "APIRequestFailed",
   /** The target secret Gloo Mesh's own agent wrote for this IssuedCertificate was taken over (labels and stamp added, data kept). */
   AdoptedOriginalSecret: "AdoptedOriginalSecret",
   Issued: "Issued",

@@ -25,7 +25,8 @@ import {
 import { issuedCertificate, podBounceDirective } from "../shared/api/builders";
 import { jitterShare } from "./renewal";
 import type { IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
-import type { WriteRecord } from "../shared/kube/fake";
+import { Fault, FakeApiError, WriteRecord } from "../shared/kube/fake";
+import { API_FAILURES_BEFORE_FAILED } from "./api-failures";
 import type { Secret } from "../shared/kube/secrets";
 import { importPrivateKeyPem } from "../shared/pki";
 import { ORIGINAL_CLUSTER_LABEL, ORIGINAL_EMPTY_KEY, originalAgentTarget, originalFinishedStatus } from "./testing/original-agent";
@@ -820,5 +821,144 @@ describe("IssuedCertificateReconciler: renewal before expiry", () => {
     await e.sign(NS, NAME, { fail: "issuer down" });
     expect(await e.reconcile()).toEqual({ requeueAfterMs: SECOND_RETRY_MS });
     expect(e.target()).toEqual(before);
+  });
+});
+
+describe("IssuedCertificateReconciler: API errors a retry does not cure go FAILED (defect 3)", () => {
+  const NAMESPACE_MISSING = `namespace istio-system of the target secret does not exist (create Secret istio-system/cacerts: ` +
+    `404: namespaces "istio-system" not found); nothing was written: the target secret is written whole, in one request; ` +
+    "create it or change spec.issuedCertificateSecret";
+  /** What the API server answers a create in a namespace that does not exist. */
+  const namespaceMissing = () => new FakeApiError(404, `namespaces "${TARGET.namespace}" not found`);
+  const targetCreate = { kind: "Secret", verb: "create", namespace: TARGET.namespace, name: TARGET.name } as const;
+
+  /** Runs the issuance up to the signed answer, then the write pass (which the fault makes fail). */
+  async function failTheWrite(e: ReconcilerEnv): Promise<{ result: unknown; writes: WriteRecord[] }> {
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    let result: unknown;
+    const writes = await writesOf(e, async () => { result = await e.reconcile(); });
+    return { result, writes };
+  }
+
+  it("a target namespace that does not exist: FAILED TargetNamespaceMissing with a Warning Event and a log line, retried with the FAILED backoff (no hot loop); once it exists the retry finishes", async () => {
+    const e = env();
+    e.api.failNext({ ...targetCreate, error: namespaceMissing(), times: 2 });
+
+    const { result, writes } = await failTheWrite(e);
+    expect(writes).toEqual([IC_PATCH, IC_STATUS]);
+    expect(result).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FAILED", error: NAMESPACE_MISSING });
+    expect(e.annotations()).toMatchObject({
+      [FAILURES_ANNOTATION]: "1",
+      [FAILURE_REASON_ANNOTATION]: Reason.TargetNamespaceMissing,
+      [RETRY_AFTER_ANNOTATION]: new Date(T0.getTime() + FIRST_RETRY_MS).toISOString(),
+    });
+    expect(e.events.events.at(-1)).toMatchObject({ type: "Warning", reason: Reason.TargetNamespaceMissing, message: NAMESPACE_MISSING });
+    const line = (await e.logRecords()).filter((r) => r.message === "transition").at(-1);
+    expect(line).toMatchObject({ level: "warn", from: "REQUESTED", to: "FAILED", reason: Reason.TargetNamespaceMissing, detail: NAMESPACE_MISSING });
+    expect(e.target()).toBeUndefined();
+
+    // The status write wakes the watch: that pass (and any before the retry time) writes nothing.
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS }))).toEqual([]);
+
+    // The retry meets the same answer: the second failure waits twice as long.
+    e.clock.advance(FIRST_RETRY_MS);
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Normal", Reason.Retrying]]);
+    const second = await failTheWrite(e);
+    expect(second.result).toEqual({ requeueAfterMs: SECOND_RETRY_MS });
+    expect(e.annotations()).toMatchObject({ [FAILURES_ANNOTATION]: "2", [FAILURE_REASON_ANNOTATION]: Reason.TargetNamespaceMissing });
+
+    // The namespace exists now: the next retry writes the target and finishes.
+    e.clock.advance(SECOND_RETRY_MS);
+    await e.runUntil("FINISHED");
+    expect(Object.keys(e.target()!.data!).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    expect(e.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
+    expect(e.annotations()[FAILURE_REASON_ANNOTATION]).toBeUndefined();
+  });
+
+  // Each refusal at the step where it happens: FAILED at once with its reason, and what the request was.
+  const rows: [string, (e: ReconcilerEnv) => Promise<void>, Fault, Reason, RegExp][] = [
+    ["413 (etcd: request is too large) on the target create", async (e) => { await e.runUntil("REQUESTED"); await e.sign(); },
+      { ...targetCreate, error: new FakeApiError(413, "etcdserver: request is too large") }, Reason.APIRequestRefused,
+      /^the API server refused create Secret istio-system\/cacerts \(create Secret istio-system\/cacerts: 413: etcdserver: request is too large\); nothing was written: the target secret is written whole, in one request$/],
+    ["422 (invalid) on the target create", async (e) => { await e.runUntil("REQUESTED"); await e.sign(); },
+      { ...targetCreate, error: 422 }, Reason.APIRequestRefused, /^the API server refused create Secret istio-system\/cacerts \(.*422: injected 422.*\); nothing was written/],
+    ["403 on the CertificateRequest create", async () => undefined,
+      { kind: "CertificateRequest", verb: "create", error: 403 }, Reason.APIRequestForbidden,
+      /^the API server forbids create CertificateRequest mesh\/ic \(.*403: .*\); check the agent's RBAC, or whether the namespace is being deleted$/],
+    ["403 on reading the target secret", async () => undefined,
+      { kind: "Secret", verb: "get", namespace: TARGET.namespace, name: TARGET.name, error: 403 }, Reason.APIRequestForbidden,
+      /^the API server forbids get Secret istio-system\/cacerts \(get Secret istio-system\/cacerts: 403: injected 403 on get secrets "cacerts"\); check/],
+  ];
+  it.each(rows)("%s: FAILED with its reason, a Warning Event, the FAILED backoff", async (_name, arrange, fault, reason, message) => {
+    const e = env();
+    await e.reconcile(); // PENDING
+    await arrange(e);
+    const before = e.target();
+    e.api.failNext({ ...fault, times: 100 });
+
+    let result: unknown;
+    const writes = await writesOf(e, async () => { result = await e.reconcile(); });
+    expect(writes.slice(-2)).toEqual([IC_PATCH, IC_STATUS]);
+    expect(result).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toMatch(message);
+    expect(e.annotations()).toMatchObject({ [FAILURES_ANNOTATION]: "1", [FAILURE_REASON_ANNOTATION]: reason });
+    expect(e.events.events.at(-1)).toMatchObject({ type: "Warning", reason });
+    expect(e.target()).toEqual(before);
+    // Woken by its own status write, still refused: it waits for the retry time, writing nothing.
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS }))).toEqual([]);
+  });
+
+  it("a 413 on the target replace of a renewal: FAILED APIRequestRefused, the old target untouched and serving", async () => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    const before = e.target()!;
+    e.clock.advance(300 * DAY_MS); // past the renewal time of the 365-day certificate
+    await e.reconcile(); // Renewing -> PENDING
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    e.api.failNext({ kind: "Secret", verb: "replace", namespace: TARGET.namespace, name: TARGET.name, error: new FakeApiError(413, "etcdserver: request is too large") });
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toMatch(/^the API server refused replace Secret istio-system\/cacerts .*; nothing was written: the target secret is written whole, in one request$/);
+    expect(e.target()).toEqual(before);
+    expect((await e.metrics.ready.get()).values.find((v) => v.labels.name === NAME)?.value).toBe(1);
+  });
+
+  it(`transient errors (503) stay the controller's retry, and after ${API_FAILURES_BEFORE_FAILED} passes in a row go FAILED APIRequestFailed; a pass that works starts the count again`, async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    e.api.failNext({ ...targetCreate, error: 503, times: 100 });
+    for (let i = 1; i < API_FAILURES_BEFORE_FAILED; i++) {
+      await expect(e.reconcile()).rejects.toMatchObject({ code: 503 });
+      expect(e.state()).toBe("REQUESTED");
+    }
+    expect(await e.reconcile()).toEqual({ requeueAfterMs: FIRST_RETRY_MS });
+    expect(e.state()).toBe("FAILED");
+    expect(e.ic()!.status!.error).toMatch(new RegExp(`^create Secret istio-system/cacerts failed in ${API_FAILURES_BEFORE_FAILED} passes in a row, ` +
+      "the last time with: create Secret istio-system/cacerts: 503: injected 503 .*; nothing was written"));
+    expect(e.events.events.at(-1)).toMatchObject({ type: "Warning", reason: Reason.APIRequestFailed });
+
+    // A pass that works in between starts the count again.
+    const f = env();
+    await f.runUntil("REQUESTED");
+    await f.sign();
+    f.api.failNext({ ...targetCreate, error: 503, times: API_FAILURES_BEFORE_FAILED - 1 });
+    for (let i = 1; i < API_FAILURES_BEFORE_FAILED; i++) await expect(f.reconcile()).rejects.toMatchObject({ code: 503 });
+    await f.runUntil("FINISHED");
+    expect(f.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
+  });
+
+  it("an error that is not the API server's (here the clock's) is thrown as it is, never counted towards FAILED", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    const now = jest.spyOn(e.clock, "now").mockImplementation(() => { throw new Error("clock broken"); });
+    for (let i = 0; i < API_FAILURES_BEFORE_FAILED + 2; i++) await expect(e.reconcile()).rejects.toThrow("clock broken");
+    now.mockRestore();
+    expect(e.state()).toBe("REQUESTED");
+    expect(e.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
   });
 });

@@ -3,22 +3,22 @@
 // crash safety: the staged key before the CertificateRequest, the target secret before ISSUED, the
 // staged key deleted after ISSUED, the bookkeeping annotations before the status they explain. A
 // restart at any point therefore resumes from what is stored. A 409 on any write only requeues: it
-// never re-runs a step with a new key (the original's #1198).
+// never re-runs a step with a new key (the original's #1198). Other API errors that a retry does not
+// cure (api-failures.ts) are recorded as FAILED, with the request that failed.
 import type { Logger } from "winston";
 import { encodeBytes } from "../shared/api/builders";
-import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
+import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState, POD_BOUNCE_DIRECTIVE, PodBounceDirective } from "../shared/api/types";
 import { BackoffOptions } from "../shared/controller/backoff";
 import { Clock } from "../shared/controller/clock";
 import { Reconciler, requeueAfter, requeueNow, Result } from "../shared/controller/controller";
-import { errorMessage } from "../shared/controller/errors";
 import { EventRecorder, EventType } from "../shared/controller/events";
 import { ObjectClient } from "../shared/kube/api";
-import { isConflict } from "../shared/kube/errors";
 import type { Secret } from "../shared/kube/secrets";
 import { buildCertChain, buildCsr, describeKeySpec, exportPrivateKeyPem, generateKeyPair, publicKeyFingerprint } from "../shared/pki";
+import { ApiRequestError, classifyApiFailure, namingRequests } from "./api-failures";
 import { BOUNCE_REQUEST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
 import { Decision, decide, retryAt } from "./decide";
-import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readStamp, stampAnnotations } from "./issuance";
+import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readBookkeeping, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
 import type { RenewBefore } from "./renewal";
@@ -55,7 +55,20 @@ const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.Targ
   Reason.RenewalOverdue, Reason.CertificateExpired]);
 
 export class IssuedCertificateReconciler implements Reconciler {
-  constructor(private readonly d: ReconcilerOptions) {}
+  private readonly d: ReconcilerOptions;
+  /** Per key: consecutive passes that ended in a transient API error (api-failures.ts). */
+  private readonly transientFailures = new Map<string, number>();
+
+  constructor(options: ReconcilerOptions) {
+    // Every failed request says which it was, so that a FAILED caused by the API server can name it.
+    this.d = {
+      ...options,
+      issuedCertificates: namingRequests(options.issuedCertificates, ISSUED_CERTIFICATE.kind),
+      certificateRequests: namingRequests(options.certificateRequests, CERTIFICATE_REQUEST.kind),
+      secrets: namingRequests(options.secrets, "Secret"),
+      ...(options.directives ? { directives: namingRequests(options.directives, POD_BOUNCE_DIRECTIVE.kind) } : {}),
+    };
+  }
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
     const [namespace, name] = key.split("/");
@@ -64,14 +77,30 @@ export class IssuedCertificateReconciler implements Reconciler {
     // collector removes them; the target secret stays because Istio is still using it.
     if (!ic || ic.metadata.deletionTimestamp) {
       for (const gauge of [this.d.metrics.expiration, this.d.metrics.renewal, this.d.metrics.ready]) gauge.remove({ namespace, name });
+      this.transientFailures.delete(key);
       return;
     }
     if (!hasTarget(ic)) return; // Gloo Mesh skips these too: nothing says where to write.
+    const recorder = new Recorder(this.d, ic, signal);
+    try {
+      const result = await this.pass(recorder, signal);
+      this.transientFailures.delete(key);
+      return result;
+    } catch (err) {
+      if (!(err instanceof ApiRequestError)) throw err;
+      return this.afterApiError(key, recorder, err);
+    }
+  }
+
+  /** Gather, decide, act. */
+  private async pass(recorder: Recorder, signal: AbortSignal): Promise<Result | void> {
+    const { ic } = recorder;
+    const { namespace, name } = ic.metadata;
     const now = this.d.clock.now();
     const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs });
     // Ready while the target serves a valid certificate of ours, also during a renewal or a FAILED retry.
     const serving = observed.target.state === "valid" && now.getTime() < observed.target.notAfter.getTime();
-    this.d.metrics.ready.set({ namespace, name }, serving ? 1 : 0);
+    this.d.metrics.ready.set({ namespace: namespace!, name: name! }, serving ? 1 : 0);
     const decision = decide(observed, {
       now,
       retryBackoff: this.d.retryBackoff,
@@ -84,31 +113,114 @@ export class IssuedCertificateReconciler implements Reconciler {
     this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
     if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
-    try {
-      return await new Act(this.d, observed, signal).run(decision);
-    } catch (err) {
-      if (isConflict(err)) {
-        this.d.log.debug("write conflict, requeueing", { namespace, name, error: errorMessage(err) });
-        return requeueAfter(CONFLICT_REQUEUE_MS);
-      }
+    return new Act(this.d, observed, recorder, signal).run(decision);
+  }
+
+  /**
+   * A request of the pass failed. A 409 requeues soon; a transient error is thrown for the controller's
+   * rate-limited retry until it has ended too many passes in a row; anything else is recorded as FAILED.
+   */
+  private async afterApiError(key: string, recorder: Recorder, err: ApiRequestError): Promise<Result | void> {
+    const inARow = (this.transientFailures.get(key) ?? 0) + 1;
+    const failure = classifyApiFailure(err, recorder.ic.spec?.issuedCertificateSecret, inARow);
+    if (failure.kind === "transient") {
+      this.transientFailures.set(key, inARow);
       throw err;
     }
+    this.transientFailures.delete(key);
+    if (failure.kind === "conflict") {
+      this.d.log.debug("write conflict, requeueing", { namespace: recorder.ic.metadata.namespace, name: recorder.ic.metadata.name, error: err.message });
+      return requeueAfter(CONFLICT_REQUEUE_MS);
+    }
+    // Already FAILED for this reason and not due yet (e.g. woken by our own status write): nothing new to say.
+    const waitMs = recorder.retryDueInMs(failure.reason);
+    if (waitMs > 0) return requeueAfter(waitMs);
+    return recorder.fail(failure.reason, failure.message, true);
+  }
+}
+
+/**
+ * Writes what happens to one IssuedCertificate: the bookkeeping annotations, then the status, a log
+ * line and an Event. Holds the object as last written, so a failure recorded after other writes of the
+ * same pass carries the current resourceVersion.
+ */
+class Recorder {
+  ic: IssuedCertificate;
+  book: Bookkeeping;
+  /** The state as read at the start of the pass (the `from` of a transition). */
+  private readonly from: IssuedCertificateState | "";
+
+  constructor(
+    private readonly d: ReconcilerOptions,
+    ic: IssuedCertificate,
+    private readonly signal: AbortSignal,
+  ) {
+    this.ic = ic;
+    this.book = readBookkeeping(ic);
+    this.from = ic.status?.state ?? "";
+  }
+
+  /** The issuance revision, as recorded on the IssuedCertificate (updated when a new issuance begins). */
+  get revision(): number {
+    return this.book.revision;
+  }
+
+  /** How long until the retry of a FAILED for `reason` is due (0 when it is due, or the object is not FAILED so). */
+  retryDueInMs(reason: Reason): number {
+    if (this.from !== "FAILED" || this.book.failureReason !== reason || this.book.retryAtMs === undefined) return 0;
+    return Math.max(0, this.book.retryAtMs - this.d.clock.now().getTime());
+  }
+
+  async fail(reason: Reason, message: string, retry: boolean): Promise<Result | void> {
+    const failures = this.book.failures + 1;
+    const next: Bookkeeping = { revision: this.revision, failures, failureReason: reason };
+    if (retry) next.retryAtMs = retryAt(this.d.clock.now(), failures, this.d.retryBackoff);
+    await this.writeBookkeeping(next);
+    await this.transition("FAILED", reason, message, "Warning", message);
+    if (next.retryAtMs !== undefined) return requeueAfter(Math.max(1, next.retryAtMs - this.d.clock.now().getTime()));
+    // Invalid specs wait for a spec change (a watch event); a Secret in the way is looked at again.
+    return reason === Reason.InvalidSpec ? undefined : requeueAfter(this.d.conflictRecheckMs ?? 30_000);
+  }
+
+  /** Bookkeeping first: a crash before the status write leaves a count one too high, never too low. */
+  async writeBookkeeping(next: Bookkeeping): Promise<void> {
+    const { namespace, name, resourceVersion } = this.ic.metadata;
+    this.signal.throwIfAborted();
+    this.ic = await this.d.issuedCertificates.patchAnnotations(namespace!, name!, bookkeepingPatch(next), resourceVersion);
+    this.book = next;
+  }
+
+  /** Records a state change: status (guarded by resourceVersion), then one log line and one Event. */
+  async transition(to: IssuedCertificateState, reason: Reason, message: string, type: EventType = "Normal", error = ""): Promise<Result | void> {
+    const ic = this.ic;
+    const generation = ic.metadata.generation ?? 0;
+    this.signal.throwIfAborted();
+    await this.d.issuedCertificates.replaceStatus({ ...ic, status: { observedGeneration: generation, state: to, error } });
+    const fields = { namespace: ic.metadata.namespace, name: ic.metadata.name, generation, revision: this.revision, from: this.from, to, reason, detail: message };
+    if (type === "Warning") this.d.log.warn("transition", fields);
+    else this.d.log.info("transition", fields);
+    this.d.metrics.transitions.inc({ from: this.from || "NONE", to, reason });
+    await this.d.events.record({ ...ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
+    // The status write triggers a watch event; requeue anyway so progress never hangs on one event.
+    return to === "FAILED" || to === "FINISHED" ? undefined : requeueNow;
   }
 }
 
 /** Carries out one decision about one observed IssuedCertificate. */
 class Act {
-  private ic: IssuedCertificate;
-  /** The issuance revision, as recorded on the IssuedCertificate (updated when a new issuance begins). */
-  private revision: number;
-
   constructor(
     private readonly d: ReconcilerOptions,
     private readonly o: Observed,
+    private readonly r: Recorder,
     private readonly signal: AbortSignal,
-  ) {
-    this.ic = o.ic;
-    this.revision = o.book.revision;
+  ) {}
+
+  private get ic(): IssuedCertificate {
+    return this.r.ic;
+  }
+
+  private get revision(): number {
+    return this.r.revision;
   }
 
   private get intent(): CertificateIntent {
@@ -127,23 +239,23 @@ class Act {
         return decision.requeueAfterMs ? requeueAfter(decision.requeueAfterMs) : undefined;
       case "begin": {
         const { reason, message } = decision.trigger;
-        await this.writeBookkeeping({
+        await this.r.writeBookkeeping({
           revision: decision.revision,
-          failures: decision.resetFailures ? 0 : this.o.book.failures,
-          failureReason: decision.resetFailures ? "" : this.o.book.failureReason,
+          failures: decision.resetFailures ? 0 : this.r.book.failures,
+          failureReason: decision.resetFailures ? "" : this.r.book.failureReason,
         });
-        return this.transition("PENDING", reason, `issuance revision ${decision.revision}: ${message}`, WARNING_REASONS.has(reason) ? "Warning" : "Normal");
+        return this.r.transition("PENDING", reason, `issuance revision ${decision.revision}: ${message}`, WARNING_REASONS.has(reason) ? "Warning" : "Normal");
       }
       case "fail":
-        return this.fail(decision.reason, decision.message, decision.retry);
+        return this.r.fail(decision.reason, decision.message, decision.retry);
       case "request":
         return this.request(decision.reuseStagedKey);
       case "rerequest":
-        return this.transition("PENDING", decision.reason, decision.message);
+        return this.r.transition("PENDING", decision.reason, decision.message);
       case "write":
         return this.write();
       case "adopt":
-        return this.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
+        return this.r.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
       case "adoptOriginal":
         return this.adoptOriginal(decision.message);
       case "requestBounce":
@@ -190,7 +302,7 @@ class Act {
       await this.d.certificateRequests.replace({ ...wanted, metadata: { ...wanted.metadata, resourceVersion: existing.metadata.resourceVersion } });
     }
     const { namespace, name } = this.ic.metadata;
-    return this.transition("REQUESTED", Reason.CertificateRequested,
+    return this.r.transition("REQUESTED", Reason.CertificateRequested,
       `requested a certificate for a ${describeKeySpec(this.intent.keySpec)} key (sha256 ${fingerprint.slice(0, 16)}) with CertificateRequest ${namespace}/${name}`);
   }
 
@@ -211,7 +323,7 @@ class Act {
     else if (!sameSecret(existing, body)) await this.d.secrets.replace(body);
     const certificate = verdict.certificate;
     this.recordExpiry(certificate.notAfter);
-    return this.transition("ISSUED", Reason.Issued,
+    return this.r.transition("ISSUED", Reason.Issued,
       `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
   }
 
@@ -261,45 +373,10 @@ class Act {
     const keyRef = privateKeyRef(this.ic);
     this.signal.throwIfAborted();
     await this.d.secrets.delete(keyRef.namespace, keyRef.name);
-    if (this.o.book.failures > 0 || this.o.book.failureReason) {
-      await this.writeBookkeeping({ revision: this.revision, failures: 0, failureReason: "" });
+    if (this.r.book.failures > 0 || this.r.book.failureReason) {
+      await this.r.writeBookkeeping({ revision: this.revision, failures: 0, failureReason: "" });
     }
-    return this.transition("FINISHED", Reason.Finished, message);
-  }
-
-  private async fail(reason: Reason, message: string, retry: boolean): Promise<Result | void> {
-    const failures = this.o.book.failures + 1;
-    const next: Bookkeeping = { revision: this.revision, failures, failureReason: reason };
-    if (retry) next.retryAtMs = retryAt(this.d.clock.now(), failures, this.d.retryBackoff);
-    await this.writeBookkeeping(next);
-    await this.transition("FAILED", reason, message, "Warning", message);
-    if (next.retryAtMs !== undefined) return requeueAfter(Math.max(1, next.retryAtMs - this.d.clock.now().getTime()));
-    // Invalid specs wait for a spec change (a watch event); a Secret in the way is looked at again.
-    return reason === Reason.InvalidSpec ? undefined : requeueAfter(this.d.conflictRecheckMs ?? 30_000);
-  }
-
-  /** Bookkeeping first: a crash before the status write leaves a count one too high, never too low. */
-  private async writeBookkeeping(next: Bookkeeping): Promise<void> {
-    const { namespace, name, resourceVersion } = this.ic.metadata;
-    this.signal.throwIfAborted();
-    this.ic = await this.d.issuedCertificates.patchAnnotations(namespace!, name!, bookkeepingPatch(next), resourceVersion);
-    this.revision = next.revision;
-  }
-
-  /** Records a state change: status (guarded by resourceVersion), then one log line and one Event. */
-  private async transition(to: IssuedCertificateState, reason: Reason, message: string, type: EventType = "Normal", error = ""): Promise<Result | void> {
-    const ic = this.ic;
-    const from = this.o.ic.status?.state ?? "";
-    const generation = ic.metadata.generation ?? 0;
-    this.signal.throwIfAborted();
-    await this.d.issuedCertificates.replaceStatus({ ...ic, status: { observedGeneration: generation, state: to, error } });
-    const fields = { namespace: ic.metadata.namespace, name: ic.metadata.name, generation, revision: this.revision, from, to, reason, detail: message };
-    if (type === "Warning") this.d.log.warn("transition", fields);
-    else this.d.log.info("transition", fields);
-    this.d.metrics.transitions.inc({ from: from || "NONE", to, reason });
-    await this.d.events.record({ ...ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
-    // The status write triggers a watch event; requeue anyway so progress never hangs on one event.
-    return to === "FAILED" || to === "FINISHED" ? undefined : requeueNow;
+    return this.r.transition("FINISHED", Reason.Finished, message);
   }
 
   private recordExpiry(notAfter: Date): void {

@@ -1,6 +1,7 @@
 // Classifies errors from @kubernetes/client-node (ApiException carries the HTTP status in .code).
 
-function statusOf(err: unknown): number | undefined {
+/** The HTTP status of an API error; undefined when there was no answer (connection refused, a timeout). */
+export function statusOf(err: unknown): number | undefined {
   if (err && typeof err === "object") {
     const e = err as { code?: unknown; statusCode?: unknown };
     if (typeof e.code === "number") return e.code;
