@@ -29,6 +29,8 @@ interface Given {
   error?: string;
   /** In ISSUED, the PodBounceDirective the spec names. */
   directive?: DirectiveSummary;
+  /** The IssuedCertificate that stages its key at the target's name. */
+  collision?: string;
   opts?: Partial<DecideOptions>;
 }
 
@@ -59,6 +61,7 @@ function observed(g: Given): Observed {
     request: g.request,
     verdict: g.verdict,
     ...(g.directive ? { directive: g.directive } : {}),
+    ...(g.collision ? { targetCollidesWith: g.collision } : {}),
   };
 }
 
@@ -87,6 +90,8 @@ const directive = (request?: { cycle: string; requestedAgoMs?: number }, progres
   ...(progress ? { progress: { cycle: progress[0], outcome: progress[1], message: progress[2] } } : {}),
 });
 const HOSTS_EMPTY = "invalid spec: spec.hosts is empty: at least one SAN is required";
+const COLLISION = "target secret istio-system/cacerts is where IssuedCertificate istio-system/cacerts stages its private key; nothing was written there. " +
+  "Change spec.issuedCertificateSecret (or rename that IssuedCertificate)";
 const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
 /** The target Gloo Mesh's own agent wrote for mesh/ic (label agent.certificates.mesh.gloo.solo.io=mesh). */
 const originalTarget: TargetSummary = { state: "original", fingerprint: "fp" };
@@ -123,6 +128,17 @@ const rows: Row[] = [
   ["defect 2: once the foreign target is gone, a foreign staged-key Secret does not keep the target conflict waiting (PENDING reports it)", { state: "FAILED", staged: { state: "foreign", message: "not ours" }, book: { failureReason: Reason.TargetSecretConflict, revision: 2 } },
     { action: "begin", revision: 3, trigger: { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" } }],
   ["a target that appears foreign after FINISHED fails without a key", { state: "FINISHED", target: foreignTarget }, { action: "fail", reason: Reason.TargetSecretConflict }],
+  // Hostile review defect 5: a target at another IssuedCertificate's staged-key name fails (no key), and is looked at again.
+  ["defect 5b: a target at another IssuedCertificate's staged-key name fails in PENDING, before a key is made", { state: "PENDING", collision: "istio-system/cacerts", staged: { state: "missing" }, request: { state: "missing" } },
+    { action: "fail", reason: Reason.TargetSecretCollision, retry: false, message: COLLISION }],
+  ["defect 5b: ...and in FINISHED, before the policy chain", { state: "FINISHED", collision: "istio-system/cacerts", target: validTarget() }, { action: "fail", reason: Reason.TargetSecretCollision, retry: false }],
+  ["defect 5b: ...and before adopting the original agent's secret there", { state: "FINISHED", collision: "istio-system/cacerts", target: originalTarget }, { action: "fail", reason: Reason.TargetSecretCollision }],
+  ["defect 5b: FAILED for another reason: the collision is said at once", { state: "FAILED", collision: "istio-system/cacerts", book: { failureReason: Reason.IssuerFailed, retryAtMs: NOW.getTime() + 60_000 } },
+    { action: "fail", reason: Reason.TargetSecretCollision, retry: false, message: COLLISION }],
+  ["defect 5b: FAILED for the collision, still there: look again later (no key, no write)", { state: "FAILED", error: COLLISION, collision: "istio-system/cacerts", book: { failureReason: Reason.TargetSecretCollision } },
+    { action: "none", requeueAfterMs: 30_000 }],
+  ["defect 5b: FAILED for the collision, gone: a new issuance", { state: "FAILED", error: COLLISION, book: { failureReason: Reason.TargetSecretCollision, revision: 2 } },
+    { action: "begin", revision: 3, resetFailures: false, trigger: { reason: Reason.Retrying, message: "no IssuedCertificate stages its key at the target any more; issuing" } }],
   // Migration from Gloo Mesh's agent: its target for this IssuedCertificate is adopted first, in any state.
   ["migration: the original agent's target of a FINISHED object is adopted, not refused", { state: "FINISHED", book: { revision: 0 }, target: originalTarget },
     { action: "adoptOriginal", message: ADOPT_MESSAGE }],

@@ -31,7 +31,7 @@ export interface DecideOptions {
 }
 
 /** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
-const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict]);
+const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict, Reason.TargetSecretCollision]);
 
 export type Decision =
   /** Nothing to do; look again after requeueAfterMs if set; `wait` says why when it is worth a log line. */
@@ -81,6 +81,14 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
   }
   const intent = o.intent;
   const state: IssuedCertificateState = ic.status?.state ?? "PENDING";
+  // Another IssuedCertificate stages its key at our target's name: checked before anything is made or
+  // adopted, in any state, so that the one that cannot work is this one, not the other.
+  if (o.targetCollidesWith !== undefined) {
+    const message = `target secret ${intent.target.namespace}/${intent.target.name} is where IssuedCertificate ${o.targetCollidesWith} ` +
+      "stages its private key; nothing was written there. Change spec.issuedCertificateSecret (or rename that IssuedCertificate)";
+    const said = state === "FAILED" && book.failureReason === Reason.TargetSecretCollision && ic.status?.error === message;
+    return said ? { action: "none", requeueAfterMs: opts.conflictRecheckMs } : { action: "fail", reason: Reason.TargetSecretCollision, message, retry: false };
+  }
   // A migration from Gloo Mesh's agent: its secret for this IssuedCertificate becomes ours first, in any
   // state; the next pass sees our own target (the FINISHED policy chain checks it like any other).
   if (o.target.state === "original") {
@@ -170,7 +178,10 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
       if (WAITS_FOR_CHANGE.has(book.failureReason)) {
         const inTheWay = o.target.state === "foreign" || (book.failureReason === Reason.StagedKeySecretConflict && o.staged?.state === "foreign");
         if (inTheWay) return { action: "none", requeueAfterMs: opts.conflictRecheckMs };
-        return begin(nextRevision, { reason: Reason.Retrying, message: "the Secret that was in the way is gone or handed over; issuing" });
+        const gone = book.failureReason === Reason.TargetSecretCollision
+          ? "no IssuedCertificate stages its key at the target any more; issuing"
+          : "the Secret that was in the way is gone or handed over; issuing";
+        return begin(nextRevision, { reason: Reason.Retrying, message: gone });
       }
       const wait = (book.retryAtMs ?? 0) - opts.now.getTime();
       if (wait > 0) return { action: "none", requeueAfterMs: wait };

@@ -962,3 +962,61 @@ describe("IssuedCertificateReconciler: API errors a retry does not cure go FAILE
     expect(e.annotations()[FAILURES_ANNOTATION]).toBeUndefined();
   });
 });
+
+describe("IssuedCertificateReconciler: a target at another IssuedCertificate's staged-key name (hostile review defect 5)", () => {
+  /** IssuedCertificate istio-system/cacerts stages its key at istio-system/cacerts: mesh/ic's target. */
+  const OTHER = `${TARGET.namespace}/${TARGET.name}`;
+  const COLLISION = "target secret istio-system/cacerts is where IssuedCertificate istio-system/cacerts stages its private key; nothing was written there. " +
+    "Change spec.issuedCertificateSecret (or rename that IssuedCertificate)";
+  const seedOther = (e: ReconcilerEnv) => e.api.seed("IssuedCertificate", issuedCertificate({
+    name: TARGET.name, namespace: TARGET.namespace, target: { name: "cacerts-other", namespace: TARGET.namespace },
+    annotations: { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" },
+  }));
+
+  it("the IssuedCertificate whose target collides fails TargetSecretCollision before any key is made, naming the other; the other issues undisturbed; a new target issues", async () => {
+    const e = env();
+    seedOther(e);
+    const results = [await e.reconcile(), await e.reconcile()];
+    expect(results).toEqual([REQUEUE_NOW, { requeueAfterMs: SETTINGS.conflictRecheckMs }]);
+    expect(e.writes).toEqual([IC_PATCH, IC_STATUS, IC_PATCH, IC_STATUS]); // PENDING, then FAILED: nothing else
+    expect(e.ic()!.status).toEqual({ observedGeneration: 1, state: "FAILED", error: COLLISION });
+    expect(e.annotations()).toMatchObject({ [FAILURES_ANNOTATION]: "1", [FAILURE_REASON_ANNOTATION]: Reason.TargetSecretCollision });
+    expect(e.annotations()[RETRY_AFTER_ANNOTATION]).toBeUndefined(); // looked at again, not retried on a timer
+    expect(e.eventReasons()).toEqual([["Normal", Reason.SpecChanged], ["Warning", Reason.TargetSecretCollision]]);
+    expect(await e.keygenCount()).toBe(0);
+    expect(e.target()).toBeUndefined();
+
+    // Still colliding: looked at again later, nothing written.
+    e.clock.advance(SETTINGS.conflictRecheckMs);
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toEqual({ requeueAfterMs: SETTINGS.conflictRecheckMs }))).toEqual([]);
+
+    // The other one issues undisturbed: the Secret at its staged-key name is its own key.
+    await e.runUntil("FINISHED", { key: OTHER });
+    expect(e.api.peek<Secret>("Secret", TARGET.namespace, "cacerts-other")).toBeDefined();
+    expect(e.state()).toBe("FAILED");
+
+    // mesh/ic gets a target of its own: issued.
+    const ic = e.ic()!;
+    await e.issuedCertificates.replace({ ...ic, spec: { ...ic.spec, issuedCertificateSecret: { name: "cacerts-mesh", namespace: TARGET.namespace } } });
+    await e.runUntil("FINISHED");
+    expect(stamp(e.api.peek<Secret>("Secret", TARGET.namespace, "cacerts-mesh"))).toMatchObject({ owner: KEY, revision: "2" });
+  });
+
+  it("its target written before the other IssuedCertificate existed: it fails at its next pass, the target left in place, and the other's conflict names it", async () => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    const target = e.target()!;
+    seedOther(e);
+
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Warning", Reason.TargetSecretCollision]]);
+    expect(e.state()).toBe("FAILED");
+    expect(e.target()).toEqual(target);
+
+    await e.reconcile(OTHER); // new -> PENDING
+    await e.reconcile(OTHER); // the Secret at its staged-key name is mesh/ic's target
+    expect(e.ic(OTHER)!.status).toMatchObject({ state: "FAILED", error: "secret istio-system/cacerts is the target secret of IssuedCertificate mesh/ic, " +
+      "which collides with this IssuedCertificate's staged key; it was left untouched. mesh/ic now fails with TargetSecretCollision: " +
+      "change its spec.issuedCertificateSecret, then delete this secret" });
+    expect(e.target()).toEqual(target);
+  });
+});

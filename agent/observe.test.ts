@@ -2,7 +2,9 @@
 // of target, staged key, CertificateRequest and PodBounceDirective is summarised (with the exact words
 // an operator later reads in status and Events). Objects come from a real issuance (the reconciler env
 // with the reference signer) and are then broken on purpose.
-import { certificateRequest, encodeBytes, podBounceDirective } from "../shared/api/builders";
+import { certificateRequest, encodeBytes, issuedCertificate, podBounceDirective } from "../shared/api/builders";
+import { FakeApiError } from "../shared/kube/fake";
+import { ApiRequestError } from "./api-failures";
 import type { CertificateRequestStatus, IssuedCertificate, IssuedCertificateState, ObjectRef, PodBounceDirective } from "../shared/api/types";
 import type { Secret } from "../shared/kube/secrets";
 import { CertificateVerificationError } from "../shared/pki";
@@ -36,6 +38,7 @@ const readers = (e: ReconcilerEnv, withDirectives = true): Readers => ({
   // Copies, so that a spy on a reader never touches the env's clients.
   secrets: { ...e.secrets },
   certificateRequests: { ...e.certificateRequests },
+  issuedCertificates: { ...e.issuedCertificates },
   ...(withDirectives ? { directives: directivesOf(e) } : {}),
 });
 
@@ -386,5 +389,47 @@ describe("observe: the PodBounceDirective", () => {
     const o = await observeAs(e, icIn(e, state, named ? naming({ name: "istio-pods", namespace: NS }) : () => {}), r);
     expect(o.directive).toBeUndefined();
     if (get) expect(get).not.toHaveBeenCalled();
+  });
+});
+
+describe("observe: another IssuedCertificate whose staged key lives at the target's name (hostile review defect 5)", () => {
+  let e: ReconcilerEnv;
+  beforeEach(async () => {
+    e = newEnv();
+    await e.reconcile(); // PENDING
+  });
+  /** An IssuedCertificate named like our target: its staged key is at istio-system/cacerts. */
+  const seedNamedLikeTheTarget = () => e.api.seed("IssuedCertificate", issuedCertificate({
+    name: TARGET.name, namespace: TARGET.namespace, target: { name: "elsewhere", namespace: TARGET.namespace } }));
+
+  it.each<[string, IssuedCertificateState]>([["PENDING", "PENDING"], ["FINISHED", "FINISHED"], ["FAILED", "FAILED"]])(
+    "in %s: targetCollidesWith names it", async (_name, state) => {
+      seedNamedLikeTheTarget();
+      expect((await observeAs(e, icIn(e, state))).targetCollidesWith).toBe(`${TARGET.namespace}/${TARGET.name}`);
+    });
+
+  it("none there: no collision", async () => {
+    expect((await observeAs(e, icIn(e, "PENDING"))).targetCollidesWith).toBeUndefined();
+  });
+
+  it("a 403 on that read (an agent limited to its own namespace may not read IssuedCertificates elsewhere): no collision known, not an error", async () => {
+    seedNamedLikeTheTarget();
+    const r = readers(e);
+    r.issuedCertificates.get = () => Promise.reject(new ApiRequestError({ verb: "get", kind: "IssuedCertificate", ...TARGET }, new FakeApiError(403, "forbidden")));
+    expect((await observeAs(e, icIn(e, "PENDING"), r)).targetCollidesWith).toBeUndefined();
+  });
+
+  it("any other error of that read is thrown (the reconciler decides what it means)", async () => {
+    const r = readers(e);
+    r.issuedCertificates.get = () => Promise.reject(new ApiRequestError({ verb: "get", kind: "IssuedCertificate", ...TARGET }, new FakeApiError(500, "etcd")));
+    await expect(observeAs(e, icIn(e, "PENDING"), r)).rejects.toMatchObject({ code: 500 });
+  });
+
+  it("an invalid spec reads no IssuedCertificate either", async () => {
+    seedNamedLikeTheTarget();
+    const r = readers(e);
+    const get = jest.spyOn(r.issuedCertificates, "get");
+    await observeAs(e, icIn(e, "PENDING", (ic) => { ic.spec!.hosts = []; }), r);
+    expect(get).not.toHaveBeenCalled();
   });
 });

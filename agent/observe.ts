@@ -5,6 +5,7 @@ import { decodeBytes } from "../shared/api/builders";
 import { CertificateRequest, IssuedCertificate, ObjectRef, PodBounceDirective } from "../shared/api/types";
 import { BounceProgress, BounceRequest, readBounceProgress, readBounceRequest } from "./bouncer/cycle";
 import { ObjectClient } from "../shared/kube/api";
+import { statusOf } from "../shared/kube/errors";
 import type { Secret } from "../shared/kube/secrets";
 import {
   CertificateVerificationError,
@@ -85,9 +86,15 @@ export interface Observed {
   verdict?: Verdict;
   /** In ISSUED, the PodBounceDirective the spec names (if any). */
   directive?: DirectiveSummary;
+  /**
+   * "namespace/name" of the IssuedCertificate named like the target: its staged key lives at the
+   * target's name, so writing the target there would break it.
+   */
+  targetCollidesWith?: string;
 }
 
 export interface Readers {
+  issuedCertificates: ObjectClient<IssuedCertificate>;
   certificateRequests: ObjectClient<CertificateRequest>;
   secrets: ObjectClient<Secret>;
   directives?: ObjectClient<PodBounceDirective>;
@@ -112,6 +119,8 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
   const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent) };
+  const collision = await issuedCertificateAt(r.issuedCertificates, intent.target);
+  if (collision) observed.targetCollidesWith = collision;
   const state = ic.status?.state ?? "PENDING";
   const keyRef = privateKeyRef(ic);
   const directiveRef = ic.spec?.podBounceDirective;
@@ -162,6 +171,18 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
   } catch {
     // The parsers' messages may quote their input; say which part is broken, nothing more.
     return { state: "incomplete", stamp, message: `${where}: ${CA_CERT} or ${CA_KEY} does not parse` };
+  }
+}
+
+/** "namespace/name" of the IssuedCertificate at `ref` (whose staged key lives there), if there is one. */
+async function issuedCertificateAt(client: ObjectClient<IssuedCertificate>, ref: ObjectRef): Promise<string | undefined> {
+  try {
+    return (await client.get(ref.namespace, ref.name)) ? `${ref.namespace}/${ref.name}` : undefined;
+  } catch (err) {
+    // An agent limited to one namespace (the chart's watchNamespace) may not read IssuedCertificates in
+    // the target's: it manages none there, so it cannot know of a collision (a limitation, not an error).
+    if (statusOf(err) === 403) return undefined;
+    throw err;
   }
 }
 

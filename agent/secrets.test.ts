@@ -96,6 +96,9 @@ describe("the staged private key", () => {
     ["a Secret with our label but type Opaque", secret(NS, NAME, "Opaque", MANAGED), NOT_OURS],
     ["a Secret with our label but the target's type", secret(NS, NAME, ISSUED_SECRET_TYPE, MANAGED), NOT_OURS],
     ["an unlabelled Secret of no type", secret(NS, NAME, undefined), NOT_OURS],
+    ["the target secret another IssuedCertificate (other/a) had written there", secret(NS, NAME, ISSUED_SECRET_TYPE, MANAGED, { [OWNER_ANNOTATION]: "other/a" }),
+      "secret mesh/ic is the target secret of IssuedCertificate other/a, which collides with this IssuedCertificate's staged key; " +
+      "it was left untouched. other/a now fails with TargetSecretCollision: change its spec.issuedCertificateSecret, then delete this secret"],
   ])("at the staged-key name, %s: the exact conflict (or none)", (_name, existing, conflict) => {
     expect(stagedKeyConflict(existing)).toBe(conflict);
   });

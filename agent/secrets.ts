@@ -49,6 +49,13 @@ export const privateKeyRef = (ic: IssuedCertificate): ObjectRef => ({ name: ic.m
 /** Why the Secret at the staged-key name is not ours to use or overwrite; undefined when it is. */
 export function stagedKeyConflict(secret: Secret | undefined): string | undefined {
   if (!secret || (isManaged(secret) && secret.type === PRIVATE_KEY_SECRET_TYPE)) return undefined;
+  // Another IssuedCertificate's target, written before this IssuedCertificate existed: that one now
+  // fails with TargetSecretCollision (decide.ts); renaming this one would not be the right fix.
+  const owner = secret.metadata.annotations?.[OWNER_ANNOTATION];
+  if (isManaged(secret) && secret.type === ISSUED_SECRET_TYPE && owner) {
+    return `secret ${where(secret)} is the target secret of IssuedCertificate ${owner}, which collides with this IssuedCertificate's staged key; ` +
+      `it was left untouched. ${owner} now fails with TargetSecretCollision: change its spec.issuedCertificateSecret, then delete this secret`;
+  }
   return `secret ${where(secret)} exists and is not a private key staged by cert-agent; it was left untouched. ` +
     `Delete it or rename the IssuedCertificate`;
 }
