@@ -10,8 +10,13 @@ import { createRootCa, signIntermediate } from "../issuer/sign";
 const HOUR = 3_600_000;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { count: { type: "string", default: "1000" } } });
+  const { values } = parseArgs({ options: { count: { type: "string", default: "1000" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log("usage: npm run bench:renewal-jitter -- [--count N]   (N certificates signed in the same second, default 1000)");
+    return;
+  }
   const count = Number(values.count);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
   const root = await createRootCa();
   const now = new Date("2026-11-28T12:00:00Z");
   const lifetime = 365 * 24 * HOUR;

@@ -2,7 +2,23 @@
 // keeps it running until SIGINT/SIGTERM, then stops every component and removes its data dir.
 import { startControlPlane } from "./controlplane";
 
+const USAGE = `usage: npm run controlplane
+Starts etcd, kube-apiserver and kube-controller-manager on loopback ports with the cert-agent CRDs,
+prints the kubeconfig to use, and runs until Ctrl-C (then stops everything and removes its data).
+Environment: CERT_AGENT_NODES=3 adds kube-scheduler and KWOK with that many fake Nodes (Pods run);
+CERT_AGENT_KEEP_DATA_DIR=1 keeps the data dir after stopping.`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`controlplane: unexpected argument ${JSON.stringify(args[0])}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const log = (m: string): void => void process.stderr.write(`[controlplane] ${m}\n`);
   // Our own handlers: the launcher's default signal handling kills components abruptly, while a
   // listener here makes it leave shutdown to us (a graceful stop() that also removes the data dir).
