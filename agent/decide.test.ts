@@ -198,6 +198,9 @@ const rows: Row[] = [
   ["FINISHED with a good target does nothing and reports expiry", { state: "FINISHED", target: validTarget() }, { action: "none", expiresAt: new Date("2027-01-01T00:00:00Z") }],
   ["FINISHED: target missing -> new issuance", { state: "FINISHED" }, { action: "begin", revision: 2, reason: Reason.TargetSecretMissing }],
   ["FINISHED: target incomplete -> new issuance", { state: "FINISHED", target: { state: "incomplete", stamp: stamp(1), message: "lacks ca-key.pem" } }, { action: "begin", reason: Reason.TargetSecretIncomplete }],
+  ["defect 6: FINISHED: target invalid (untrusted, no CA, chain wrong, not yet valid) -> new issuance", { state: "FINISHED", target: { state: "invalid", stamp: stamp(1), message: "target secret istio-system/cacerts: cert-chain.pem is not ca-cert.pem followed by root-cert.pem" } },
+    { action: "begin", revision: 2, trigger: { reason: Reason.TargetSecretInvalid, message: "target secret istio-system/cacerts: cert-chain.pem is not ca-cert.pem followed by root-cert.pem; issuing again" } }],
+  ["defect 6: the next revision is above an invalid target's", { state: "FINISHED", target: { state: "invalid", stamp: stamp(5), message: "x" } }, { action: "begin", revision: 6 }],
   ["defect 4: FINISHED with a key-algorithm change -> new issuance", { state: "FINISHED", keyAlgorithm: "ECDSA-P256", target: validTarget() }, { action: "begin", reason: Reason.KeyAlgorithmChanged }],
   ["FINISHED: SANs differ from hosts -> new issuance", { state: "FINISHED", target: validTarget({ sanKeys: ["dns:other.example"] }) }, { action: "begin", reason: Reason.HostsChanged }],
   // FAILED with backoff from the bookkeeping (survives restarts).

@@ -5,6 +5,7 @@
 import {
   CA_CERT,
   CA_KEY,
+  CERT_CHAIN,
   FAILURE_REASON_ANNOTATION,
   FAILURES_ANNOTATION,
   BOUNCE_PROGRESS_ANNOTATION,
@@ -21,6 +22,7 @@ import {
   Reason,
   RETRY_AFTER_ANNOTATION,
   REVISION_ANNOTATION,
+  ROOT_CERT,
 } from "./constants";
 import { issuedCertificate, podBounceDirective } from "../shared/api/builders";
 import { jitterShare } from "./renewal";
@@ -1018,5 +1020,32 @@ describe("IssuedCertificateReconciler: a target at another IssuedCertificate's s
       "which collides with this IssuedCertificate's staged key; it was left untouched. mesh/ic now fails with TargetSecretCollision: " +
       "change its spec.issuedCertificateSecret, then delete this secret" });
     expect(e.target()).toEqual(target);
+  });
+});
+
+describe("IssuedCertificateReconciler: a corrupted FINISHED target is re-issued (hostile review defect 6)", () => {
+  const rows: [string, Record<string, string>, Reason, RegExp][] = [
+    ["ca-cert.pem and ca-key.pem replaced with garbage", { [CA_CERT]: "garbage", [CA_KEY]: "garbage" }, Reason.TargetSecretIncomplete,
+      /^issuance revision 2: target secret istio-system\/cacerts: ca-cert.pem or ca-key.pem does not parse; issuing again$/],
+    ["root-cert.pem replaced with garbage", { [ROOT_CERT]: "garbage" }, Reason.TargetSecretInvalid,
+      /^issuance revision 2: target secret istio-system\/cacerts is not a CA istiod can use \(ca-cert.pem checked against root-cert.pem\): UntrustedChain: signing root: no PEM CERTIFICATE block found; issuing again$/],
+    ["cert-chain.pem replaced with garbage", { [CERT_CHAIN]: "garbage" }, Reason.TargetSecretInvalid,
+      /^issuance revision 2: target secret istio-system\/cacerts: cert-chain.pem is not ca-cert.pem followed by root-cert.pem; issuing again$/],
+  ];
+  it.each(rows)("%s: a Warning naming what is wrong, a new issuance, the target whole and valid again", async (_name, garbage, reason, message) => {
+    const e = env();
+    await e.runUntil("FINISHED");
+    const old = e.target()!;
+    e.api.seed("Secret", { ...old, data: { ...old.data, ...Object.fromEntries(Object.entries(garbage).map(([k, v]) => [k, b64(v)])) } });
+
+    expect(await eventsOf(e, () => e.reconcile())).toEqual([["Warning", reason]]);
+    expect(e.events.events.at(-1)!.message).toMatch(message);
+    expect(e.state()).toBe("PENDING");
+    expect((await e.metrics.ready.get()).values.find((v) => v.labels.name === NAME)?.value).toBe(0);
+    await e.runUntil("FINISHED");
+    expect(stamp(e.target())).toMatchObject({ owner: KEY, revision: "2" });
+    // Whole and valid: FINISHED sleeps until its renewal, serving.
+    expect(await eventsOf(e, async () => expect(await e.reconcile()).toEqual({ requeueAfterMs: expect.any(Number) }))).toEqual([]);
+    expect((await e.metrics.ready.get()).values.find((v) => v.labels.name === NAME)?.value).toBe(1);
   });
 });

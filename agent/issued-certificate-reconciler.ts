@@ -51,7 +51,7 @@ export interface ReconcilerOptions {
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
 const CONFLICT_REQUEUE_MS = 200;
-const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing,
+const WARNING_REASONS = new Set<string>([Reason.TargetSecretMissing, Reason.TargetSecretIncomplete, Reason.TargetSecretInvalid, Reason.StagedKeyUnreadable, Reason.PrivateKeyMissing,
   Reason.RenewalOverdue, Reason.CertificateExpired]);
 
 export class IssuedCertificateReconciler implements Reconciler {

@@ -23,7 +23,9 @@ import {
 } from "./constants";
 import { IssuanceStamp, stampAnnotations } from "./issuance";
 import { observe, Observed, Readers } from "./observe";
-import { adoptedTargetSecret, stagedKeySecret } from "./secrets";
+import { adoptedTargetSecret, bundleData, CaBundle, stagedKeySecret } from "./secrets";
+import { createRootCa, Misbehaviour, RootCa, signIntermediate } from "../e2e/issuer/sign";
+import { buildCertChain, buildCsr, exportPrivateKeyPem, generateKeyPair } from "../shared/pki";
 import { originalAgentTarget } from "./testing/original-agent";
 import { InvalidSpecError } from "./spec";
 import { fingerprintOf, KEY, NAME, newEnv, NS, ReconcilerEnv, rootCa, secretText, SETTINGS, TARGET } from "./testing/reconciler-env";
@@ -433,3 +435,79 @@ describe("observe: another IssuedCertificate whose staged key lives at the targe
     expect(get).not.toHaveBeenCalled();
   });
 });
+
+describe("observe: the target verified as istiod would use it (hostile review defect 6)", () => {
+  const ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod";
+  const INVALID = `${WHERE} is not a CA istiod can use (ca-cert.pem checked against root-cert.pem): `;
+  const CHAIN = `${WHERE}: cert-chain.pem is not ca-cert.pem followed by root-cert.pem`;
+  let e: ReconcilerEnv;
+  let other: RootCa;
+  beforeAll(async () => {
+    other = await createRootCa({ commonName: "another root", spec: { algorithm: "ECDSA", curve: "P-256" }, now: new Date("2025-01-01T00:00:00Z") });
+  });
+  beforeEach(async () => {
+    e = newEnv();
+    await e.runUntil("FINISHED");
+  });
+  const data = (key: string) => secretText(e.target(), key)!;
+  /** A whole bundle for a new P-256 key, signed by `root` at `now` (with an issuer misbehaviour). */
+  async function bundle(o: { misbehave?: Misbehaviour; root?: RootCa; now?: Date } = {}): Promise<CaBundle> {
+    const keys = await generateKeyPair({ algorithm: "ECDSA", curve: "P-256" });
+    const root = o.root ?? (await rootCa());
+    const caCert = await signIntermediate({ csrPem: await buildCsr({ keys, org: "", hosts: [ISTIOD] }), hosts: [ISTIOD], ttlDays: 365,
+      root, now: o.now ?? e.clock.now(), misbehave: o.misbehave ?? "none" });
+    return { caCert, caKey: await exportPrivateKeyPem(keys.privateKey), certChain: buildCertChain(caCert, root.certPem), rootCert: (await rootCa()).certPem };
+  }
+  const put = (edit: Record<string, string>) => editSecret(e, TARGET.namespace, TARGET.name, (s) => { s.data = { ...s.data, ...edit }; });
+  const putBundle = (b: CaBundle) => editSecret(e, TARGET.namespace, TARGET.name, (s) => { s.data = bundleData(b); });
+  const observeTarget = async () => (await observeAs(e, icIn(e, "FINISHED"))).target;
+
+  it.each<[string, () => Promise<void> | void, string | RegExp]>([
+    ["root-cert.pem replaced with garbage", () => put({ [ROOT_CERT]: b64("garbage") }), `${INVALID}UntrustedChain: signing root: no PEM CERTIFICATE block found`],
+    ["root-cert.pem replaced with a certificate PEM that does not parse", () => put({ [ROOT_CERT]: b64(GARBAGE_PEM) }), `${INVALID}UntrustedChain: signing root: not a parseable X.509 certificate`],
+    ["root-cert.pem replaced with another root", () => put({ [ROOT_CERT]: b64(other.certPem) }), new RegExp(`^${escape(INVALID)}UntrustedChain: certificate issuer .* is not the subject of the signing root`)],
+    ["cert-chain.pem replaced with garbage", () => put({ [CERT_CHAIN]: b64("garbage") }), CHAIN],
+    ["cert-chain.pem without the root", () => put({ [CERT_CHAIN]: b64(data(CA_CERT)) }), CHAIN],
+    ["cert-chain.pem in the wrong order", () => put({ [CERT_CHAIN]: b64(buildCertChain(data(ROOT_CERT), data(CA_CERT))) }), CHAIN],
+    ["cert-chain.pem ending in another root", () => put({ [CERT_CHAIN]: b64(buildCertChain(data(CA_CERT), other.certPem)) }), CHAIN],
+    ["a ca-cert.pem (with its own key) that is no CA", async () => putBundle(await bundle({ misbehave: "not-a-ca" })), `${INVALID}NotACA: BasicConstraints CA is false`],
+    ["a ca-cert.pem (with its own key) valid only from tomorrow", async () => putBundle(await bundle({ misbehave: "not-yet-valid" })),
+      `${INVALID}NotYetValid: certificate is valid from 2026-01-02T00:00:00.000Z, now is 2026-01-01T00:00:00.000Z`],
+    ["a ca-cert.pem (with its own key) signed by another root", async () => putBundle(await bundle({ root: other })), new RegExp(`^${escape(INVALID)}UntrustedChain: `)],
+  ])("%s: invalid, saying exactly what is wrong", async (_name, corrupt, message) => {
+    const stamp = (await observeTarget() as { stamp: IssuanceStamp }).stamp;
+    await corrupt();
+    const target = await observeTarget();
+    expect(target).toEqual({ state: "invalid", stamp, message: expect.any(String) });
+    expect((target as { message: string }).message).toMatch(typeof message === "string" ? new RegExp(`^${escape(message)}$`) : message);
+  });
+
+  it("a root that expired while ca-cert.pem is still in its window: invalid, the root's expiry named", async () => {
+    const short = await createRootCa({ commonName: "short-lived root", spec: { algorithm: "ECDSA", curve: "P-256" }, now: new Date("2025-12-30T00:00:00Z"), days: 1 });
+    const b = await bundle({ root: short, now: new Date("2025-12-30T12:00:00Z") });
+    putBundle({ ...b, rootCert: short.certPem });
+    expect(await observeTarget()).toMatchObject({ state: "invalid",
+      message: `${INVALID}Expired: signing root expired at 2025-12-31T00:00:00.000Z, now is 2026-01-01T00:00:00.000Z` });
+  });
+
+  it("a ca-cert.pem that expired stays valid here: the renewal policy renews it at once (CertificateExpired)", async () => {
+    putBundle(await bundle({ misbehave: "expired" }));
+    expect(await observeTarget()).toMatchObject({ state: "valid" });
+  });
+
+  it("the same certificates with other line breaks (CRLF, no final newline) are fine", async () => {
+    put({ [CERT_CHAIN]: b64(data(CERT_CHAIN).replace(/\n/g, "\r\n").trimEnd()) });
+    expect(await observeTarget()).toMatchObject({ state: "valid" });
+  });
+
+  it("a root-cert.pem of two roots (a root rotation) with cert-chain.pem ca-cert + both: valid", async () => {
+    const roots = data(ROOT_CERT) + other.certPem;
+    put({ [ROOT_CERT]: b64(roots), [CERT_CHAIN]: b64(buildCertChain(data(CA_CERT), roots)) });
+    expect(await observeTarget()).toMatchObject({ state: "valid" });
+  });
+});
+
+/** A string as a literal RegExp source. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}

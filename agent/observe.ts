@@ -8,20 +8,22 @@ import { ObjectClient } from "../shared/kube/api";
 import { statusOf } from "../shared/kube/errors";
 import type { Secret } from "../shared/kube/secrets";
 import {
+  CertificateSummary,
   CertificateVerificationError,
-  certificateMatchesPrivateKey,
   describeCertificate,
   describeKeySpec,
   ImportedPrivateKey,
   importPrivateKeyPem,
   publicKeyFingerprint,
   VerifiedCertificate,
+  verifyCaCertificate,
+  verifyCertChain,
   verifyIssuedCertificate,
 } from "../shared/pki";
 import { parseSingleCertificatePem } from "../shared/pki/certificate";
 import { hostComparisonKey } from "../shared/pki/hosts";
 import { BUNDLE_KEYS, privateKeyRef, secretData, stagedKeyConflict, targetConflict, writtenByOriginalAgent } from "./secrets";
-import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY } from "./constants";
+import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY, ROOT_CERT } from "./constants";
 import { Bookkeeping, IssuanceStamp, readBookkeeping, readStamp } from "./issuance";
 import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
 
@@ -35,6 +37,12 @@ export type TargetSummary =
   | { state: "original"; fingerprint: string }
   /** Ours, but a key is missing, a PEM does not parse, or the key does not match the certificate. */
   | { state: "incomplete"; message: string; stamp: IssuanceStamp }
+  /**
+   * Ours and whole, but not a CA istiod can use: ca-cert.pem does not chain to root-cert.pem, is no CA,
+   * is not valid yet, its root expired, or cert-chain.pem is not ca-cert.pem + root-cert.pem. (An expired
+   * ca-cert.pem stays "valid": the renewal policy renews it at once, as CertificateExpired.)
+   */
+  | { state: "invalid"; message: string; stamp: IssuanceStamp }
   | {
       state: "valid";
       stamp: IssuanceStamp;
@@ -118,7 +126,7 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
   if (intent instanceof InvalidSpecError) return { ic, raw: {}, book, intent, target: { state: "missing" } };
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
-  const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent) };
+  const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent, o) };
   const collision = await issuedCertificateAt(r.issuedCertificates, intent.target);
   if (collision) observed.targetCollidesWith = collision;
   const state = ic.status?.state ?? "PENDING";
@@ -144,7 +152,7 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
   return observed;
 }
 
-async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent): Promise<TargetSummary> {
+async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent, o: ObserveOptions): Promise<TargetSummary> {
   if (!secret) return { state: "missing" };
   if (writtenByOriginalAgent(secret, ic, intent.target)) return { state: "original", fingerprint: await certifiedKeyFingerprint(secretData(secret, CA_CERT)) };
   const conflict = targetConflict(secret, ic);
@@ -153,25 +161,41 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
   const missing = BUNDLE_KEYS.filter((k) => !secretData(secret, k));
   const where = `target secret ${intent.target.namespace}/${intent.target.name}`;
   if (missing.length > 0) return { state: "incomplete", stamp, message: `${where} lacks ${missing.join(", ")}` };
-  const caCertPem = secretData(secret, CA_CERT)!;
+  const [caCertPem, caKeyPem, certChainPem, rootCertPem] = BUNDLE_KEYS.map((k) => secretData(secret, k)!);
+  let summary: CertificateSummary;
+  let key: ImportedPrivateKey;
   try {
-    const summary = await describeCertificate(caCertPem);
-    if (!(await certificateMatchesPrivateKey(caCertPem, secretData(secret, CA_KEY)!))) {
-      return { state: "incomplete", stamp, message: `${where}: ${CA_KEY} does not match ${CA_CERT}` };
-    }
-    return {
-      state: "valid",
-      stamp,
-      caCertPem,
-      keyDescription: summary.keyDescription,
-      sanKeys: summary.sans.map(hostComparisonKey),
-      notBefore: summary.notBefore,
-      notAfter: summary.notAfter,
-    };
+    [summary, key] = await Promise.all([describeCertificate(caCertPem), importPrivateKeyPem(caKeyPem)]);
   } catch {
     // The parsers' messages may quote their input; say which part is broken, nothing more.
     return { state: "incomplete", stamp, message: `${where}: ${CA_CERT} or ${CA_KEY} does not parse` };
   }
+  const valid: TargetSummary = {
+    state: "valid",
+    stamp,
+    caCertPem,
+    keyDescription: summary.keyDescription,
+    sanKeys: summary.sans.map(hostComparisonKey),
+    notBefore: summary.notBefore,
+    notAfter: summary.notAfter,
+  };
+  // Expired: the renewal policy renews it at once and says so (CertificateExpired); nothing else to learn.
+  if (o.now.getTime() >= summary.notAfter.getTime()) return valid;
+  // What istiod checks of its plugged-in CA, with the verifier that checks the issuer's answers.
+  try {
+    await verifyCaCertificate({ certificatePem: caCertPem, rootPem: rootCertPem, publicKey: key.publicKey, now: o.now, clockSkewToleranceMs: o.clockSkewToleranceMs });
+  } catch (err) {
+    if (!(err instanceof CertificateVerificationError)) throw err;
+    if (err.reason === "PublicKeyMismatch") return { state: "incomplete", stamp, message: `${where}: ${CA_KEY} does not match ${CA_CERT}` };
+    return { state: "invalid", stamp, message: `${where} is not a CA istiod can use (${CA_CERT} checked against ${ROOT_CERT}): ${err.message}` };
+  }
+  try {
+    verifyCertChain(certChainPem, caCertPem, rootCertPem);
+  } catch (err) {
+    if (!(err instanceof CertificateVerificationError)) throw err;
+    return { state: "invalid", stamp, message: `${where}: ${err.detail}` };
+  }
+  return valid;
 }
 
 /** "namespace/name" of the IssuedCertificate at `ref` (whose staged key lives there), if there is one. */

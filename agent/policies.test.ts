@@ -4,7 +4,7 @@ import { issuedCertificate, ISTIOD_SPIFFE_ID } from "../shared/api/builders";
 import { KeySpec } from "../shared/pki";
 import { Reason } from "./constants";
 import { Observed, TargetSummary } from "./observe";
-import { keyTypeDiffers, Policy, PolicyContext, REISSUE_POLICIES, reissueTrigger, renewalDue, sansDiffer, targetForeign, targetIncomplete, targetMissing, Trigger } from "./policies";
+import { keyTypeDiffers, Policy, PolicyContext, REISSUE_POLICIES, reissueTrigger, renewalDue, sansDiffer, targetForeign, targetIncomplete, targetInvalid, targetMissing, Trigger } from "./policies";
 import { DEFAULT_RENEW_BEFORE, renewalTime } from "./renewal";
 import { CertificateIntent, InvalidSpecError } from "./spec";
 
@@ -27,6 +27,7 @@ const valid = (o: Partial<Extract<TargetSummary, { state: "valid" }>> = {}): Tar
 const missing: TargetSummary = { state: "missing" };
 const foreign: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
 const incomplete: TargetSummary = { state: "incomplete", stamp, message: "target secret istio-system/cacerts lacks ca-key.pem" };
+const invalid: TargetSummary = { state: "invalid", stamp, message: "target secret istio-system/cacerts: cert-chain.pem is not ca-cert.pem followed by root-cert.pem" };
 
 function observed(target: TargetSummary, intent: CertificateIntent | InvalidSpecError = intentOf()): Observed {
   return { ic: issuedCertificate({ name: "ic", namespace: "mesh" }), raw: {}, book: { revision: 1, failures: 0, failureReason: "" }, intent, target };
@@ -61,6 +62,12 @@ const rows: Row[] = [
     { reason: Reason.TargetSecretIncomplete, message: "target secret istio-system/cacerts lacks ca-key.pem; issuing again" }],
   ["targetIncomplete is quiet on a missing target", targetIncomplete, missing, intentOf(), undefined],
   ["targetIncomplete is quiet on a valid target", targetIncomplete, valid(), intentOf(), undefined],
+
+  // targetInvalid (hostile review defect 6): observe's message names the check istiod would fail.
+  ["targetInvalid fires on an invalid target, with observe's message", targetInvalid, invalid, intentOf(),
+    { reason: Reason.TargetSecretInvalid, message: "target secret istio-system/cacerts: cert-chain.pem is not ca-cert.pem followed by root-cert.pem; issuing again" }],
+  ["targetInvalid is quiet on an incomplete target", targetInvalid, incomplete, intentOf(), undefined],
+  ["targetInvalid is quiet on a valid target", targetInvalid, valid(), intentOf(), undefined],
 
   // keyTypeDiffers: algorithm and size both count.
   ["keyTypeDiffers is quiet when the target holds the asked-for key type", keyTypeDiffers, valid(), intentOf(), undefined],
@@ -111,8 +118,8 @@ describe("re-issue policies, each on its own", () => {
 });
 
 describe("reissueTrigger", () => {
-  it("runs the policies in this order: foreign, missing, incomplete, key type, SANs, renewal", () => {
-    expect(REISSUE_POLICIES).toEqual([targetForeign, targetMissing, targetIncomplete, keyTypeDiffers, sansDiffer, renewalDue]);
+  it("runs the policies in this order: foreign, missing, incomplete, invalid, key type, SANs, renewal", () => {
+    expect(REISSUE_POLICIES).toEqual([targetForeign, targetMissing, targetIncomplete, targetInvalid, keyTypeDiffers, sansDiffer, renewalDue]);
   });
 
   it.each<[string, TargetSummary, CertificateIntent, Reason | undefined]>([
@@ -120,6 +127,7 @@ describe("reissueTrigger", () => {
     ["a foreign target: refused", foreign, intentOf(), Reason.TargetSecretConflict],
     ["a missing target", missing, intentOf(), Reason.TargetSecretMissing],
     ["an incomplete target", incomplete, intentOf(), Reason.TargetSecretIncomplete],
+    ["an invalid target", invalid, intentOf(), Reason.TargetSecretInvalid],
     ["another key type and other SANs: the key type is named (it comes first)", valid({ sanKeys: [`dns:${ISTIOD_DNS}`] }),
       intentOf({ keySpec: { algorithm: "ECDSA", curve: "P-384" } }), Reason.KeyAlgorithmChanged],
     ["other SANs only", valid({ sanKeys: [`dns:${ISTIOD_DNS}`] }), intentOf(), Reason.HostsChanged],

@@ -35,6 +35,10 @@ export const targetMissing: Policy = (o, intent) =>
 export const targetIncomplete: Policy = (o) =>
   o.target.state === "incomplete" ? { reason: Reason.TargetSecretIncomplete, message: `${o.target.message}; issuing again` } : undefined;
 
+/** Ours and whole, but not a CA istiod can use (observe's message names the check it fails). */
+export const targetInvalid: Policy = (o) =>
+  o.target.state === "invalid" ? { reason: Reason.TargetSecretInvalid, message: `${o.target.message}; issuing again` } : undefined;
+
 /** The key-algorithm annotation (or rsaKeySizeBytes) asks for another key type than the target holds. */
 export const keyTypeDiffers: Policy = (o, intent) => {
   if (o.target.state !== "valid") return undefined;
@@ -73,7 +77,7 @@ export const renewalDue: Policy = (o, intent, ctx) => {
   return { reason: Reason.Renewing, message: `the certificate in ${targetName(intent)} (valid until ${notAfter.toISOString()}) reached its renewal time ${due.toISOString()}; renewing with a new key` };
 };
 
-export const REISSUE_POLICIES: readonly Policy[] = [targetForeign, targetMissing, targetIncomplete, keyTypeDiffers, sansDiffer, renewalDue];
+export const REISSUE_POLICIES: readonly Policy[] = [targetForeign, targetMissing, targetIncomplete, targetInvalid, keyTypeDiffers, sansDiffer, renewalDue];
 
 /** The first policy that fires, or undefined when the target is what the spec asks for. */
 export function reissueTrigger(o: Observed, ctx: PolicyContext): Trigger | undefined {

@@ -17,7 +17,9 @@ export type CertificateVerificationReason =
   | "NotACA"
   | "NotYetValid"
   | "Expired"
-  | "SANMismatch";
+  | "SANMismatch"
+  /** An Istio cert-chain.pem that is not the CA certificate followed by the root(s). */
+  | "ChainMismatch";
 
 export class CertificateVerificationError extends PkiError {
   override readonly name: string = "CertificateVerificationError";

@@ -24,8 +24,10 @@ export { type CsrRequest, type ParsedCsr, buildCsr, parseCsr } from "./csr";
 export { type CertificateSummary, describeCertificate } from "./certificate";
 export {
   type VerifiedCertificate,
+  type VerifyCaCertificateRequest,
   type VerifyIssuedCertificateRequest,
   certificateMatchesPrivateKey,
+  verifyCaCertificate,
   verifyIssuedCertificate,
 } from "./verify";
-export { buildCertChain } from "./chain";
+export { buildCertChain, verifyCertChain } from "./chain";

@@ -8,6 +8,8 @@ import {
   describeCertificate,
   exportPrivateKeyPem,
   generateKeyPair,
+  verifyCaCertificate,
+  verifyCertChain,
   verifyIssuedCertificate,
 } from "./index";
 import { x509 } from "./crypto-provider";
@@ -255,5 +257,64 @@ describe("buildCertChain", () => {
     ws.file("cert-chain.pem", buildCertChain(issued, root.certPem));
     const { output } = ws.ok(["verify", "-CAfile", root.certPath, "-untrusted", "cert-chain.pem", "ca-cert.pem"]);
     expect(output).toContain("ca-cert.pem: OK");
+  });
+});
+
+describe("verifyCaCertificate (a plugged-in CA as istiod uses it: verifyIssuedCertificate without the SANs)", () => {
+  const ca = (overrides: Partial<Parameters<typeof verifyCaCertificate>[0]> = {}) =>
+    verifyCaCertificate({ certificatePem: issued, rootPem: root.certPem, publicKey: keys.publicKey, now: new Date(), ...overrides });
+
+  it("accepts our intermediate and describes it like verifyIssuedCertificate, whatever the hosts", async () => {
+    expect(await ca()).toEqual(await verify());
+  });
+
+  it.each<[string, () => Partial<Parameters<typeof verifyCaCertificate>[0]>, CertificateVerificationReason]>([
+    ["another key", () => ({ publicKey: otherKeys.publicKey }), "PublicKeyMismatch"],
+    ["another root", () => ({ rootPem: otherRoot.certPem }), "UntrustedChain"],
+    ["a root that is no PEM", () => ({ rootPem: "garbage" }), "UntrustedChain"],
+    ["a certificate that is no CA", () => ({ certificatePem: sign(["basicConstraints = critical,CA:false", SAN_LINE]) }), "NotACA"],
+    ["a time before notBefore", () => ({ now: new Date(Date.now() - 2 * DAY_MS) }), "NotYetValid"],
+    ["a time after notAfter", () => ({ now: new Date(Date.now() + 6 * DAY_MS) }), "Expired"],
+    ["garbage", () => ({ certificatePem: "garbage" }), "Malformed"],
+  ])("refuses %s, with the same reason as verifyIssuedCertificate", async (_name, overrides, reason) => {
+    expect(await reasonOf(ca(overrides()))).toBe(reason);
+    expect(await reasonOf(verify(overrides()))).toBe(reason);
+  });
+});
+
+describe("verifyCertChain", () => {
+  const chain = () => buildCertChain(issued, root.certPem);
+  it.each<[string, () => string]>([
+    ["buildCertChain's output", chain],
+    ["CRLF line ends and no final newline", () => chain().replace(/\n/g, "\r\n").trimEnd()],
+    ["text between the blocks (openssl's -text output)", () => `subject=...\n${issued}issuer=...\n${root.certPem}`],
+  ])("accepts %s", (_name, chainPem) => {
+    expect(() => verifyCertChain(chainPem(), issued, root.certPem)).not.toThrow();
+  });
+
+  it("accepts the intermediate followed by every root of a bundle (a root rotation)", () => {
+    const roots = `${root.certPem}${otherRoot.certPem}`;
+    expect(() => verifyCertChain(buildCertChain(issued, roots), issued, roots)).not.toThrow();
+  });
+
+  it.each<[string, () => string]>([
+    ["garbage", () => "garbage"],
+    ["an empty text", () => ""],
+    ["a PEM with invalid base64", () => "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"],
+    ["the intermediate alone", () => issued],
+    ["the root alone", () => root.certPem],
+    ["root, then intermediate", () => buildCertChain(root.certPem, issued)],
+    ["another root", () => buildCertChain(issued, otherRoot.certPem)],
+    ["the root twice", () => buildCertChain(issued, `${root.certPem}${root.certPem}`)],
+    ["a private key block added", () => `${chain()}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`],
+  ])("refuses %s as ChainMismatch, naming the files, quoting nothing", (_name, chainPem) => {
+    let error: unknown;
+    try {
+      verifyCertChain(chainPem(), issued, root.certPem);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(CertificateVerificationError);
+    expect(error).toMatchObject({ reason: "ChainMismatch", message: "ChainMismatch: cert-chain.pem is not ca-cert.pem followed by root-cert.pem" });
   });
 });

@@ -5,15 +5,13 @@ import { hostComparisonKey, sanComparisonKey } from "./hosts";
 import { importPrivateKeyPem } from "./keys";
 import { samePublicKey } from "./spki";
 
-export interface VerifyIssuedCertificateRequest {
-  /** signedCertificate from the CertificateRequest: one PEM certificate. */
+export interface VerifyCaCertificateRequest {
+  /** signedCertificate from the CertificateRequest (or a target's ca-cert.pem): one PEM certificate. */
   certificatePem: string;
-  /** signingRootCa: one or more PEM root certificates. */
+  /** signingRootCa (or root-cert.pem): one or more PEM root certificates. */
   rootPem: string;
-  /** The public half of the key we generated and put in the CSR. */
+  /** The public half of the key we generated and put in the CSR (or of ca-key.pem). */
   publicKey: CryptoKey;
-  /** The IssuedCertificate's spec.hosts. */
-  hosts: string[];
   now: Date;
   /**
    * Accept a notBefore (of the certificate or the root) up to this far in the future. The issuer stamps
@@ -21,6 +19,11 @@ export interface VerifyIssuedCertificateRequest {
    * Default 0 (strict).
    */
   clockSkewToleranceMs?: number;
+}
+
+export interface VerifyIssuedCertificateRequest extends VerifyCaCertificateRequest {
+  /** The IssuedCertificate's spec.hosts. */
+  hosts: string[];
 }
 
 export type VerifiedCertificate = CertificateSummary;
@@ -34,6 +37,20 @@ const ACCEPTED_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
  * messages carry names, dates and SANs, never key material.
  */
 export async function verifyIssuedCertificate(request: VerifyIssuedCertificateRequest): Promise<VerifiedCertificate> {
+  const parsed = await verifiedCa(request);
+  checkSans(parsed, request.hosts);
+  return parsed.summary;
+}
+
+/**
+ * verifyIssuedCertificate without the SANs: whether istiod can use the certificate as its plugged-in CA
+ * with this key and root. The SANs are the spec's business (a re-issue policy of the agent).
+ */
+export async function verifyCaCertificate(request: VerifyCaCertificateRequest): Promise<VerifiedCertificate> {
+  return (await verifiedCa(request)).summary;
+}
+
+async function verifiedCa(request: VerifyCaCertificateRequest): Promise<ParsedCertificate> {
   const parsed = await parseSingleCertificatePem(request.certificatePem, "signed certificate");
   if (!(await samePublicKey(parsed.publicKey, request.publicKey))) {
     throw new CertificateVerificationError(
@@ -47,8 +64,7 @@ export async function verifyIssuedCertificate(request: VerifyIssuedCertificateRe
   checkValidity("certificate", parsed.summary, request.now, tolerance);
   // istiod verifies the whole chain at its clock; a root outside its window fails the same way.
   checkValidity("signing root", signer.summary, request.now, tolerance);
-  checkSans(parsed, request.hosts);
-  return parsed.summary;
+  return parsed;
 }
 
 /** Whether certPem certifies the public half of privateKeyPem (istiod's key/cert match). Malformed input throws PkiError. */
