@@ -65,6 +65,9 @@ describe("readIntent", () => {
     it.each<[string, string[], string]>([
       ["a NUL", [ISTIOD_SPIFFE_ID, "a\u0000b.example"], 'spec.hosts[1] "a\\u0000b.example" contains control characters'],
       ["an ANSI escape", ["\u001b[31mred"], 'spec.hosts[0] "\\u001b[31mred" contains control characters'],
+      // JSON quoting leaves C1 controls and the line separators raw (found by spec.property.test.ts).
+      ["a C1 control (NEL)", ["a\u0085b.example"], 'spec.hosts[0] "a\\u0085b.example" contains control characters'],
+      ["a line separator", ["a\u2028b.example"], 'spec.hosts[0] "a\\u2028b.example" contains control characters'],
       ["a non-ASCII (IDN) name", ["bücher.example"], 'spec.hosts[0] "bücher.example" contains non-ASCII characters (write an internationalised name in punycode, xn--...)'],
       ["a mistyped IP", ["999.1.1.1"], 'spec.hosts[0] "999.1.1.1" looks like an IP address but is not a valid one'],
       ["an e-mail address", ["a@b.com"], 'spec.hosts[0] "a@b.com" is neither an IP address, a URI with a scheme, nor a DNS name (letters, digits and hyphens in dot-separated labels of at most 63)'],
@@ -126,6 +129,16 @@ describe("readIntent", () => {
       expect(refusal(ic((o) => (o.spec!.issuedCertificateSecret = target as ObjectRef))).message).toMatch(
         /^spec\.issuedCertificateSecret .* needs a valid name and namespace$/,
       );
+    });
+
+    it("refuses a missing target as InvalidSpecError (was a TypeError; the reconciler skips these, other callers get a reason)", () => {
+      expect(refusal(ic((o) => delete o.spec!.issuedCertificateSecret)).message).toBe(
+        "spec.issuedCertificateSecret is missing: nothing says where to write the certificate");
+    });
+
+    it("quotes a 100 000-character target name cut, in one line of at most 1 KB (found by spec.property.test.ts)", () => {
+      const { message } = refusal(ic((o) => (o.spec!.issuedCertificateSecret = { name: `\u0085${"x".repeat(100_000)}`, namespace: "istio-system" })));
+      expect(message).toBe(`spec.issuedCertificateSecret (name "\\u0085${"x".repeat(99)}...", namespace "istio-system") needs a valid name and namespace`);
     });
 
     it("refuses the staged key's Secret (the IssuedCertificate's own namespace and name) as the target", () => {

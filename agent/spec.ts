@@ -1,7 +1,7 @@
 // Reads what an IssuedCertificate asks for and refuses what cannot work, before any key is made.
 import { IssuedCertificate, ObjectRef } from "../shared/api/types";
 import { KeySpec, parseKeyAlgorithm, validateHost } from "../shared/pki";
-import { hasControlCharacters } from "../shared/text/bounded";
+import { boundedText, hasControlCharacters } from "../shared/text/bounded";
 import { KEY_ALGORITHM_ANNOTATION } from "./constants";
 
 export interface CertificateIntent {
@@ -16,11 +16,17 @@ export const MAX_TTL_DAYS = 36_500;
 /** X.520 ub-organization-name. */
 const MAX_ORG_LENGTH = 64;
 
-/** A value in a message: JSON-quoted (control characters escaped) and cut to 100 characters. */
+/** A value in a message: JSON-quoted and cut to 100 characters (InvalidSpecError escapes what JSON leaves). */
 const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
+/** Why a spec cannot work. Its message goes to status, an Event and the log: one printable line of at most 1 KB. */
 export class InvalidSpecError extends Error {
   override readonly name = "InvalidSpecError";
+
+  constructor(message: string) {
+    // JSON quoting leaves C1 controls and U+2028/2029 as they are, and a value may be long.
+    super(boundedText(message));
+  }
 }
 
 /** A DNS-1123 label: a namespace is one, a Secret name is several joined by dots (a subdomain). */
@@ -44,10 +50,12 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   const ttlDays = spec.certOptions?.ttlDays ?? 0;
   if (ttlDays > MAX_TTL_DAYS) throw new InvalidSpecError(`spec.certOptions.ttlDays ${ttlDays} is above ${MAX_TTL_DAYS} (100 years)`);
 
-  const target = spec.issuedCertificateSecret!;
+  const target = spec.issuedCertificateSecret;
+  // The reconciler skips objects without one (hasTarget), as Gloo Mesh does; other callers get a reason.
+  if (!target) throw new InvalidSpecError("spec.issuedCertificateSecret is missing: nothing says where to write the certificate");
   if (!isSecretName(target.name) || !isNamespace(target.namespace)) {
     throw new InvalidSpecError(
-      `spec.issuedCertificateSecret ${JSON.stringify(target)} needs a valid name and namespace`,
+      `spec.issuedCertificateSecret (name ${quote(String(target.name))}, namespace ${quote(String(target.namespace))}) needs a valid name and namespace`,
     );
   }
   if (target.namespace === ic.metadata.namespace && target.name === ic.metadata.name) {
