@@ -1,3 +1,5 @@
+import { boundedText } from "../text/bounded";
+
 /**
  * Any failure to generate, parse or encode key material, CSRs or certificates.
  *
@@ -23,12 +25,13 @@ export type CertificateVerificationReason =
 
 export class CertificateVerificationError extends PkiError {
   override readonly name: string = "CertificateVerificationError";
+  /** The message without the reason prefix. */
+  readonly detail: string;
 
-  constructor(
-    readonly reason: CertificateVerificationReason,
-    /** The message without the reason prefix. */
-    readonly detail: string,
-  ) {
-    super(`${reason}: ${detail}`);
+  constructor(readonly reason: CertificateVerificationReason, detail: string) {
+    // Details quote names and SANs of the certificate, i.e. the issuer's bytes: one printable line, bounded.
+    const printable = boundedText(detail);
+    super(`${reason}: ${printable}`);
+    this.detail = printable;
   }
 }

@@ -97,7 +97,7 @@ async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string): Pr
   }
   let signer: ParsedCertificate | undefined;
   for (const root of namedRoots) {
-    if (await certificate.verify({ publicKey: root.certificate.publicKey, signatureOnly: true })) {
+    if (await signedBy(certificate, root.certificate)) {
       signer = root;
       break;
     }
@@ -112,6 +112,16 @@ async function checkSignedByRoot(parsed: ParsedCertificate, rootPem: string): Pr
     throw untrusted("the signing root's KeyUsage does not allow certificate signing");
   }
   return signer;
+}
+
+/** Whether root's key made the certificate's signature. A signature that does not even decode (a damaged
+ * ECDSA value: @peculiar/x509 throws instead of answering false) is no signature of root's either. */
+async function signedBy(certificate: x509.X509Certificate, root: x509.X509Certificate): Promise<boolean> {
+  try {
+    return await certificate.verify({ publicKey: root.publicKey, signatureOnly: true });
+  } catch {
+    return false;
+  }
 }
 
 /**
