@@ -193,6 +193,13 @@ const rows: Row[] = [
     { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
   ["REQUESTED: staged key gone and no certificate answered: an empty answer never matches the target -> new issuance, not adopt", { state: "REQUESTED", staged: { state: "missing" }, request: answered("pending", 1, { certificatePem: "" }), target: validTarget({ caCertPem: "" }) },
     { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
+  // Found by decide.property.test.ts: observations observe never makes, but the types allow, decide without a TypeError or a NaN.
+  ["REQUESTED without staged key and request read: read as missing (a new issuance), not a TypeError", { state: "REQUESTED" },
+    { action: "begin", revision: 2, reason: Reason.PrivateKeyMissing }],
+  ["REQUESTED, a FINISHED answer for our ready key but no verdict: nothing verified yet, look again", { state: "REQUESTED", staged: ready(), request: answered("finished") },
+    { action: "none", requeueAfterMs: 300_000 }],
+  ["ISSUED: a bounce request whose time does not read (edited by hand) is asked again, not awaited with a NaN delay (it would never time out)", { state: "ISSUED", target: validTarget(),
+    directive: { state: "present", ref: DIRECTIVE_REF, request: { cycle: "mesh/ic#1", requestedAt: "yesterday" } } }, { action: "requestBounce", cycle: "mesh/ic#1" }],
   // ISSUED and FINISHED.
   ["ISSUED finishes", { state: "ISSUED", target: validTarget() }, { action: "finish" }],
   ["FINISHED with a good target does nothing and reports expiry", { state: "FINISHED", target: validTarget() }, { action: "none", expiresAt: new Date("2027-01-01T00:00:00Z") }],

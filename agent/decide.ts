@@ -12,7 +12,7 @@ import { describeKeySpec } from "../shared/pki";
 import { ORIGINAL_AGENT_LABEL, Reason } from "./constants";
 import { cycleOf } from "./bouncer/cycle";
 import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
-import { Observed } from "./observe";
+import { Observed, RequestSummary, StagedKeySummary } from "./observe";
 import { reissueTrigger, Trigger } from "./policies";
 import { DEFAULT_RENEW_BEFORE, RenewBefore, renewalTime } from "./renewal";
 import { InvalidSpecError } from "./spec";
@@ -114,8 +114,9 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
     }
 
     case "REQUESTED": {
-      const staged = o.staged!;
-      const request = o.request!;
+      // observe reads both in REQUESTED; absent reads as missing (never a TypeError).
+      const staged: StagedKeySummary = o.staged ?? { state: "missing" };
+      const request: RequestSummary = o.request ?? { state: "missing" };
       if (staged.state === "ready" && describeKeySpec(staged.key.spec) !== describeKeySpec(intent.keySpec)) {
         return begin(nextRevision, { reason: Reason.KeyAlgorithmChanged, message: `key type changed from ${describeKeySpec(staged.key.spec)} to ${describeKeySpec(intent.keySpec)}; issuing with a new key` });
       }
@@ -142,7 +143,9 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
         return { action: "fail", reason: Reason.IssuerFailed, retry: true,
           message: `certificate request ${ic.metadata.namespace}.${ic.metadata.name} failed to be signed by Issuer: ${boundedText(request.error)}` };
       }
-      const verdict = o.verdict!;
+      // observe verifies every FINISHED answer to our ready key; none means nothing verified yet: look again.
+      const verdict = o.verdict;
+      if (!verdict) return { action: "none", requeueAfterMs: opts.resyncMs };
       if (!verdict.ok) {
         return { action: "fail", reason: Reason.CertificateRejected, retry: true,
           message: `certificate from CertificateRequest ${ownerKey(ic)} rejected, target secret left unchanged: ${verdict.error.message}` };
@@ -200,14 +203,17 @@ function decideBounce(o: Observed, opts: DecideOptions): Decision {
       message: `${where} named by spec.podBounceDirective does not exist; the target secret is written and valid, no pod was restarted` };
   }
   const cycle = cycleOf(o.ic.metadata.namespace!, o.ic.metadata.name!, o.book.revision);
-  if (d.request?.cycle !== cycle) return { action: "requestBounce", cycle };
+  // A request for another cycle, or whose time does not read (edited by hand), is asked again: a time
+  // that is not a time would never reach the bounce timeout.
+  const requestedAtMs = Date.parse(d.request?.requestedAt ?? "");
+  if (d.request?.cycle !== cycle || !Number.isFinite(requestedAtMs)) return { action: "requestBounce", cycle };
   const progress = d.progress?.cycle === cycle ? d.progress : undefined;
   if (progress?.outcome === "done") return { action: "finish", message: `certificate issued; the pods of ${where} were restarted` };
   if (progress?.outcome === "error") {
     return { action: "fail", reason: Reason.BounceFailed, retry: true, message: `${where}: ${progress.message}; the target secret is written and valid` };
   }
   const timeoutMs = opts.bounceTimeoutMs ?? 600_000;
-  const waitedMs = opts.now.getTime() - Date.parse(d.request.requestedAt);
+  const waitedMs = opts.now.getTime() - requestedAtMs;
   if (waitedMs >= timeoutMs) {
     return { action: "fail", reason: Reason.BounceTimedOut, retry: true,
       message: `${where} did not finish within ${Math.round(timeoutMs / 1000)} s (${progress?.message || "the bouncer has not started"}); the target secret is written and valid` };
