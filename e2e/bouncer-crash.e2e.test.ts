@@ -9,7 +9,7 @@
 //      the kill).
 // A pod watch over the whole run records every pod that was ever deleted: that must be exactly the
 // pods that ran before the bounce, each group's once; a replacement deleted would be a second restart.
-import { AppsV1Api, KubeConfig, RbacAuthorizationV1Api, V1Deployment, V1Pod, Watch } from "@kubernetes/client-node";
+import { AppsV1Api, KubeConfig, RbacAuthorizationV1Api, V1Pod, Watch } from "@kubernetes/client-node";
 import { BOUNCE_PROGRESS_ANNOTATION, KEY_ALGORITHM_ANNOTATION } from "../agent/constants";
 import { podBounceDirective } from "../shared/api/builders";
 import { PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
@@ -31,22 +31,14 @@ import {
   waitFor,
   waitForState,
 } from "./harness";
+import { deployment, readyPods as readyPodsOf } from "./workloads";
 
 jest.setTimeout(240_000);
 
 const APPS = [["istiod", 2], ["gateway", 1], ["web", 2]] as const;
 
-function deployment(name: string, replicas: number): V1Deployment {
-  return {
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      // Every pod, replacements included, becomes Ready 4 s after it runs: step 2 lasts that long.
-      template: { metadata: { labels: { app: name }, annotations: { [READY_DELAY_ANNOTATION]: "4s" } }, spec: { containers: [{ name: "main", image: "fake.invalid/none" }] } },
-    },
-  };
-}
+// Every pod, replacements included, becomes Ready 4 s after it runs: step 2 lasts that long.
+const READY_IN_4S = { [READY_DELAY_ANNOTATION]: "4s" };
 
 /** Everything the agent needs except the restart verbs (pods delete, pods/eviction, workload writes). */
 const RULES_WITHOUT_RESTART = [
@@ -75,9 +67,7 @@ describeWithControlPlane("pod bouncer: the agent SIGKILLed at each step of a bou
     await cp?.stop();
   });
 
-  const readyPods = async (namespace: string, app: string) =>
-    (await c.core.listNamespacedPod({ namespace, labelSelector: `app=${app}` })).items
-      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"));
+  const readyPods = (namespace: string, app: string) => readyPodsOf(c.core, namespace, app);
 
   /** A kubeconfig for a ServiceAccount bound to RULES_WITHOUT_RESTART, cluster-wide (the bouncer watches pods everywhere). */
   async function kubeconfigWithoutRestart(ns: string): Promise<string> {
@@ -115,7 +105,7 @@ describeWithControlPlane("pod bouncer: the agent SIGKILLed at each step of a bou
   it.each(["delete", "rollout"])("%s: killed after a record, after a restart and during a wait, every group is restarted exactly once", async (strategy) => {
     const ns = await createNamespace(c, `bounce-kill-${strategy}`);
     await createSigningSecret(c, ns);
-    for (const [name, replicas] of APPS) await apps.createNamespacedDeployment({ namespace: ns, body: deployment(name, replicas) });
+    for (const [name, replicas] of APPS) await apps.createNamespacedDeployment({ namespace: ns, body: deployment(name, replicas, READY_IN_4S) });
     const before = new Map<string, string[]>();
     for (const [name, replicas] of APPS) {
       before.set(name, (await waitFor(`${name} ready`, async () => {

@@ -2,7 +2,7 @@
 // kube-controller-manager's Deployment/ReplicaSet controllers): istiod, a gateway and a workload
 // Deployment restarted in order, the gateway only once its istio-ca-root-cert ConfigMap holds the new
 // root (the test plays istiod and writes it late), for each strategy.
-import { AppsV1Api, KubeConfig, PolicyV1Api, V1Deployment } from "@kubernetes/client-node";
+import { AppsV1Api, KubeConfig, PolicyV1Api } from "@kubernetes/client-node";
 import { KEY_ALGORITHM_ANNOTATION } from "../agent/constants";
 import { podBounceDirective } from "../shared/api/builders";
 import { PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
@@ -25,19 +25,9 @@ import {
   waitForState,
 } from "./harness";
 import { ReferenceIssuer } from "./issuer/issuer";
+import { deployment, readyPods as readyPodsOf } from "./workloads";
 
 jest.setTimeout(240_000);
-
-function deployment(name: string, replicas: number, annotations: Record<string, string> = {}): V1Deployment {
-  return {
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: "main", image: "fake.invalid/none" }] } },
-    },
-  };
-}
 
 describeWithControlPlane("pod bouncer on nodes", () => {
   let cp: ControlPlaneWithNodes;
@@ -57,9 +47,7 @@ describeWithControlPlane("pod bouncer on nodes", () => {
     await cp?.stop();
   });
 
-  const readyPods = async (namespace: string, app: string) =>
-    (await c.core.listNamespacedPod({ namespace, labelSelector: `app=${app}` })).items
-      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"));
+  const readyPods = (namespace: string, app: string) => readyPodsOf(c.core, namespace, app);
 
   it("evict: a PodDisruptionBudget-blocked eviction is retried and proceeds, waitForReplicas waits for slow replacements, and a second cycle bounces again", async () => {
     const ns = await createNamespace(c, "bounce-pdb");
