@@ -16,11 +16,17 @@ describe("parseRenewBefore", () => {
     ["30d", { durationMs: 30 * DAY }],
     ["90m", { durationMs: 90 * 60_000 }],
     ["45s", { durationMs: 45_000 }],
+    // Several digits everywhere: numerator, denominator, decimals.
+    ["10/30", { share: 1 / 3 }],
+    ["2/10", { share: 0.2 }],
+    ["12.25%", { share: 0.1225 }],
+    ["1.25h", { durationMs: 4_500_000 }],
+    ["0.125", { share: 0.125 }],
   ])("%s", (text, expected) => {
     expect(parseRenewBefore(text)).toEqual(expected);
   });
 
-  it.each(["", "0", "1", "3/3", "4/3", "0/3", "100%", "0%", "1.5", "-1h", "0h", "10", "10y", "1/0", "abc"])("refuses %j with a message that says what is accepted", (text) => {
+  it.each(["x1/3", "1/3x", "x33%", "33%x", "x0.25", "0.25x", "1.5xh", "1.h", "1.5%%", "", "0", "1", "3/3", "4/3", "0/3", "100%", "0%", "1.5", "-1h", "0h", "10", "10y", "1/0", "abc"])("refuses %j with a message that says what is accepted", (text) => {
     expect(() => parseRenewBefore(text)).toThrow(`invalid --renew-before "${text}": use a share of the lifetime (1/3, 33%, 0.33) or a duration (720h, 30d)`);
   });
 
