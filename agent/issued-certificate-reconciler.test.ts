@@ -771,6 +771,15 @@ describe("IssuedCertificateReconciler: renewal before expiry", () => {
     expect((next as { requeueAfterMs: number }).requeueAfterMs).toBeGreaterThan(242 * DAY_MS);
   });
 
+  it("the renewal time is recorded with the write (ISSUED), the same the FINISHED pass then sleeps until", async () => {
+    const e = env();
+    await e.runUntil("ISSUED");
+    const recorded = await gauge(e, "renewal");
+    expect(recorded).toBeDefined();
+    const sleepMs = await finished(e);
+    expect(recorded).toBeCloseTo((T0.getTime() + sleepMs) / 1000, 2);
+  });
+
   it("the renewal time survives a restart: a new reconciler derives the same time from the certificate", async () => {
     const e = env();
     const sleepMs = await finished(e);

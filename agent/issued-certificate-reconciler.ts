@@ -21,7 +21,7 @@ import { Decision, decide, retryAt } from "./decide";
 import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readBookkeeping, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
-import type { RenewBefore } from "./renewal";
+import { RenewBefore, renewalTime } from "./renewal";
 import { adoptedTargetSecret, ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 
@@ -235,7 +235,7 @@ class Act {
     switch (decision.action) {
       case "none":
         if (decision.expiresAt) this.recordExpiry(decision.expiresAt);
-        if (decision.renewsAt) this.d.metrics.renewal.set({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! }, decision.renewsAt.getTime() / 1000);
+        if (decision.renewsAt) this.recordRenewal(decision.renewsAt);
         return decision.requeueAfterMs ? requeueAfter(decision.requeueAfterMs) : undefined;
       case "begin": {
         const { reason, message } = decision.trigger;
@@ -322,7 +322,9 @@ class Act {
     if (!existing) await this.d.secrets.create(target.namespace, body);
     else if (!sameSecret(existing, body)) await this.d.secrets.replace(body);
     const certificate = verdict.certificate;
+    // Known from now on (the next FINISHED pass computes the same from the target's bytes).
     this.recordExpiry(certificate.notAfter);
+    this.recordRenewal(renewalTime({ notBefore: certificate.notBefore, notAfter: certificate.notAfter, pem: request.certificatePem }, this.d.renewBefore));
     return this.r.transition("ISSUED", Reason.Issued,
       `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
   }
@@ -381,6 +383,10 @@ class Act {
 
   private recordExpiry(notAfter: Date): void {
     this.d.metrics.expiration.set({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! }, notAfter.getTime() / 1000);
+  }
+
+  private recordRenewal(at: Date): void {
+    this.d.metrics.renewal.set({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! }, at.getTime() / 1000);
   }
 }
 
