@@ -4,6 +4,7 @@
 import { requeueAfter, requeueNow } from "../../shared/controller/controller";
 import { ROOT_CERT, RESTARTED_FOR_ANNOTATION } from "../constants";
 import type { BounceSelector } from "../../shared/api/types";
+import { rolledOut } from "./pod-bouncer-reconciler";
 import type { ConfigMap, Pod, Workload } from "./pod-bouncer-reconciler";
 import { App, APPS, BouncerEnv, GATEWAY, ISTIOD, KEY, NEW_ROOT, POLL_MS, WORKLOAD } from "./testing";
 
@@ -336,5 +337,35 @@ describe("PodBouncerReconciler", () => {
     expect(env.directive().status).toBeUndefined();
     expect(env.directive().metadata.annotations).toBeUndefined();
     expect(KEY).toBe("mesh/istio-pods");
+  });
+});
+
+describe("rolledOut (kubectl rollout status's test)", () => {
+  const w = (spec: Workload["spec"], status: Workload["status"], generation = 2): Workload => ({ metadata: { name: "w", generation }, spec, status });
+  it.each<[string, string, Workload, boolean]>([
+    // Deployment: every replica updated and available, no old ones left, for the latest spec.
+    ["Deployment rolled out", "Deployment", w({ replicas: 2 }, { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }), true],
+    ["Deployment whose controller has not seen the new spec", "Deployment", w({ replicas: 2 }, { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }), false],
+    ["Deployment with one replica not updated", "Deployment", w({ replicas: 2 }, { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 2 }), false],
+    ["Deployment with one replica not available", "Deployment", w({ replicas: 2 }, { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 }), false],
+    ["Deployment with an old replica still there (surge)", "Deployment", w({ replicas: 2 }, { observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 2 }), false],
+    ["Deployment without spec.replicas means 1", "Deployment", w({}, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }), true],
+    ["Deployment without status", "Deployment", w({ replicas: 1 }, undefined, 0), false],
+    // StatefulSet: updated and ready, and the current revision is the update revision.
+    ["StatefulSet rolled out", "StatefulSet", w({ replicas: 2 }, { observedGeneration: 2, updatedReplicas: 2, readyReplicas: 2, currentRevision: "r2", updateRevision: "r2" }), true],
+    ["StatefulSet still on the old revision", "StatefulSet", w({ replicas: 2 }, { observedGeneration: 2, updatedReplicas: 2, readyReplicas: 2, currentRevision: "r1", updateRevision: "r2" }), false],
+    ["StatefulSet with one replica not updated", "StatefulSet", w({ replicas: 2 }, { observedGeneration: 2, updatedReplicas: 1, readyReplicas: 2, currentRevision: "r2", updateRevision: "r2" }), false],
+    ["StatefulSet with one replica not ready", "StatefulSet", w({ replicas: 2 }, { observedGeneration: 2, updatedReplicas: 2, readyReplicas: 1, currentRevision: "r2", updateRevision: "r2" }), false],
+    ["StatefulSet whose controller has not seen the new spec", "StatefulSet", w({ replicas: 2 }, { observedGeneration: 1, updatedReplicas: 2, readyReplicas: 2, currentRevision: "r2", updateRevision: "r2" }), false],
+    // DaemonSet: every scheduled pod updated and available.
+    ["DaemonSet rolled out", "DaemonSet", w({}, { observedGeneration: 2, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 }), true],
+    ["DaemonSet with one node not updated", "DaemonSet", w({}, { observedGeneration: 2, desiredNumberScheduled: 3, updatedNumberScheduled: 2, numberAvailable: 3 }), false],
+    ["DaemonSet with one pod not available", "DaemonSet", w({}, { observedGeneration: 2, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 2 }), false],
+    ["DaemonSet whose controller has not seen the new spec", "DaemonSet", w({}, { observedGeneration: 1, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 }), false],
+    // The replica rule is the Deployment's only: a DaemonSet has no spec.replicas, a StatefulSet no availableReplicas check.
+    ["DaemonSet is not judged by the Deployment rule", "DaemonSet", w({ replicas: 5 }, { observedGeneration: 2, desiredNumberScheduled: 1, updatedNumberScheduled: 1, numberAvailable: 1 }), true],
+    ["StatefulSet is not judged by the Deployment rule", "StatefulSet", w({ replicas: 1 }, { observedGeneration: 2, updatedReplicas: 1, readyReplicas: 1, replicas: 2, currentRevision: "r", updateRevision: "r" }), true],
+  ])("%s", (_name, kind, workload, expected) => {
+    expect(rolledOut(kind, workload)).toBe(expected);
   });
 });
