@@ -369,3 +369,37 @@ describe("rolledOut (kubectl rollout status's test)", () => {
     expect(rolledOut(kind, workload)).toBe(expected);
   });
 });
+
+describe("PodBouncerReconciler: what operators see, and cancellation", () => {
+  it("every restart and wait is one log line with the Event's level, reason and text", async () => {
+    const env = new BouncerEnv({ strategy: "evict", selectors: [{ namespace: "apps", labels: { app: "nothing" } }, ISTIOD] });
+    await env.requestBounce(1);
+    await env.runCycle();
+    const lines = (await env.logRecords()).filter((r) => r.message === "bounce");
+    expect(lines.map((l) => [l.level, l.reason, l.detail])).toEqual(
+      env.eventLog().map(([type, reason, message]) => [type === "Warning" ? "warn" : "info", reason, message]));
+    expect(lines.map((l) => l.level)).toContain("warn"); // NoPodsMatched
+    expect(lines.map((l) => l.level)).toContain("info"); // PodsRestarted
+    for (const l of lines) expect(l).toMatchObject({ namespace: "mesh", name: "ic", cycle: "mesh/ic#1" });
+  });
+
+  // Each step's first write is guarded: a reconcile whose deadline has passed writes nothing.
+  it.each<[string, number]>([
+    ["a new cycle (podsBounced reset)", 0],
+    ["a record", 1],
+    ["a restart", 2],
+    ["a wait (progress write)", 3],
+  ])("an aborted signal at %s writes nothing and rejects", async (_name, passesBefore) => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    for (let i = 0; i < passesBefore; i++) await env.reconcile();
+    const before = env.writes.length;
+    const aborted = AbortSignal.abort(new Error("deadline"));
+    await expect(env.reconcile(KEY, aborted)).rejects.toThrow("deadline");
+    expect(env.writes.slice(before)).toEqual([]);
+    // And the next pass, with a live signal, goes on from the same point.
+    await env.runCycle();
+    expect(env.progressJson()).toMatchObject({ outcome: "done" });
+    expect(env.restarted()).toHaveLength(2);
+  });
+});

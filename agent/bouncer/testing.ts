@@ -140,7 +140,8 @@ export class BouncerEnv {
   reconciler!: PodBouncerReconciler;
   private reconciling = false;
   private podNumbers = new Map<string, number>();
-  private readonly log = createLogger("debug", new PassThrough().resume());
+  private readonly logLines: string[] = [];
+  private readonly log = createLogger("debug", new PassThrough().on("data", (chunk: Buffer) => this.logLines.push(chunk.toString("utf8"))));
 
   constructor(o: BouncerEnvOptions = {}) {
     this.strategy = o.strategy ?? "evict";
@@ -188,10 +189,17 @@ export class BouncerEnv {
     });
   }
 
-  async reconcile(key = KEY): Promise<Result | void> {
+  /** The log records written so far (after letting the logger's stream drain). */
+  async logRecords(): Promise<Record<string, unknown>[]> {
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.logLines.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  async reconcile(key = KEY, signal: AbortSignal = new AbortController().signal): Promise<Result | void> {
     this.reconciling = true;
     try {
-      return await this.reconciler.reconcile(key, new AbortController().signal);
+      return await this.reconciler.reconcile(key, signal);
     } finally {
       this.reconciling = false;
     }
