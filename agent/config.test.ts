@@ -90,4 +90,57 @@ describe("parseConfig", () => {
     expect(parseConfig(["--help"], {})).toBe("help");
     for (const flag of ["--kubeconfig", "--namespace", "--log-level", "--concurrency", "CERT_AGENT_RETRY_MAX_DELAY"]) expect(usage()).toContain(flag);
   });
+
+  it("lists each flag in the usage: <value> for strings, the env variable, the default when there is one", () => {
+    const lines = usage().split("\n");
+    expect(lines[0]).toBe("usage: cert-agent [flags]");
+    expect(lines.find((l) => l.startsWith("  --concurrency"))).toMatch(/^ {2}--concurrency <value> {2}.+ \[env CERT_AGENT_CONCURRENCY, default 4\]$/);
+    expect(lines.find((l) => l.startsWith("  --leader-elect "))).toMatch(/^ {2}--leader-elect {2}.+ \[env CERT_AGENT_LEADER_ELECT(, default false)?\]$/);
+    expect(lines.find((l) => l.startsWith("  --kubeconfig"))).toMatch(/^ {2}--kubeconfig <value> {2}.+ \[env KUBECONFIG\]$/);
+    expect(lines.at(-1)).toBe("  --help  print this");
+  });
+
+  it("names its error ConfigError and keeps parseArgs' message on one line", () => {
+    let caught: unknown;
+    try {
+      parseConfig(["--bogus"], {});
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as Error).name).toBe("ConfigError");
+    expect((caught as Error).message).not.toMatch(/\n/);
+    expect((caught as Error).message).not.toMatch(/\s{2,}/);
+  });
+
+  it.each<[string[], Record<string, string>, Record<string, unknown>]>([
+    [[], { CERT_AGENT_CONCURRENCY: "" }, { concurrency: 4 }], // an empty variable is unset
+    [["--concurrency", "1"], {}, { concurrency: 1 }],
+    [["--concurrency", "64"], {}, { concurrency: 64 }],
+    [[], { CERT_AGENT_LEADER_ELECT: "1" }, { leaderElect: true }],
+    [[], { CERT_AGENT_LEADER_ELECT: "0" }, { leaderElect: false }],
+    [[], { CERT_AGENT_LEADER_ELECT: "TRUE" }, { leaderElect: true }],
+    [[], { CERT_AGENT_LEADER_ELECT: "false" }, { leaderElect: false }],
+    [["--retry-base-delay", "1m", "--retry-max-delay", "1m"], {}, { retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 }],
+    [["--namespace", "a"], {}, { namespace: "a" }],
+    [["--namespace", `a${"b".repeat(61)}c`], {}, { namespace: `a${"b".repeat(61)}c` }],
+  ])("accepts %j %j", (argv, env, expected) => {
+    expect(parseConfig(argv, env)).toMatchObject(expected);
+  });
+
+  it("refuses a boolean variable that is neither true nor false", () => {
+    expect(() => parseConfig([], { CERT_AGENT_LEADER_ELECT: "yes" })).toThrow('--leader-elect: "yes" is not true or false');
+  });
+
+  it.each<[string[], string]>([
+    [["--concurrency", "65"], '--concurrency: "65" must be an integer from 1 to 64'],
+    [["--resync-period", "0"], "--resync-period: must be positive"],
+    [["--namespace=-ns"], '--namespace: "-ns" is not a valid namespace name'],
+    [["--namespace", "ns-"], '--namespace: "ns-" is not a valid namespace name'],
+    [["--namespace", "x.ns"], '--namespace: "x.ns" is not a valid namespace name'],
+    [["--namespace", "a".repeat(64)], `--namespace: "${"a".repeat(64)}" is not a valid namespace name`],
+  ])("refuses %j", (argv, message) => {
+    expect(() => parseConfig(argv, {})).toThrow(message);
+  });
 });
+
