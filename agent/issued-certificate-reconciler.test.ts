@@ -661,6 +661,31 @@ describe("IssuedCertificateReconciler: metrics", () => {
     expect(e.request()).toBeUndefined(); // owned: collected
     expect(e.target()).toBeDefined(); // not owned: Istio still uses it
   });
+
+  it("counts each transition by from (NONE for the first), to and reason, and logs Warnings at warn", async () => {
+    const e = env();
+    await e.reconcile(); // -> PENDING
+    await e.reconcile(); // -> REQUESTED
+    await e.sign(NS, NAME, { fail: "issuer down" });
+    await e.reconcile(); // -> FAILED (Warning)
+    const counts = (await e.metrics.transitions.get()).values.map((v) => [v.labels.from, v.labels.to, v.labels.reason, v.value]);
+    expect(counts).toEqual([
+      ["NONE", "PENDING", Reason.SpecChanged, 1],
+      ["PENDING", "REQUESTED", Reason.CertificateRequested, 1],
+      ["REQUESTED", "FAILED", Reason.IssuerFailed, 1],
+    ]);
+    const levels = (await e.logRecords()).filter((r) => r.message === "transition").map((r) => [r.reason, r.level]);
+    expect(levels).toEqual([[Reason.SpecChanged, "info"], [Reason.CertificateRequested, "info"], [Reason.IssuerFailed, "warn"]]);
+  });
+});
+
+describe("IssuedCertificateReconciler: objects that are not ours to process", () => {
+  it("an IssuedCertificate without issuedCertificateSecret is skipped: no write, no Event, no requeue (Gloo Mesh skips it too)", async () => {
+    const e = env({ issuedCertificate: { target: { name: "", namespace: "" } } });
+    expect(await writesOf(e, async () => expect(await e.reconcile()).toBeUndefined())).toEqual([]);
+    expect(e.events.events).toEqual([]);
+    expect(e.ic()!.status).toBeUndefined();
+  });
 });
 
 describe("IssuedCertificateReconciler: cancellation", () => {
