@@ -115,12 +115,23 @@ describe("buildCsr details", () => {
   });
 
   it.each([
-    ["empty", ""],
-    ["not PEM", "garbage"],
-    ["a PEM that is not a CSR", "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n"],
-    ["two CSRs", "two"],
-  ])("refuses %s with a PkiError", async (_name, input) => {
-    const pem = input === "two" ? (await buildCsr({ keys: keys(), org: "o", hosts: ["a"] })).repeat(2) : input;
+    ["empty", "", "expected one PEM CERTIFICATE REQUEST, found 0"],
+    ["not PEM", "garbage", "expected one PEM CERTIFICATE REQUEST, found 0"],
+    ["a PEM that is not a CSR", "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n", "not a valid PKCS#10 certificate request (DER decoding failed)"],
+    ["two CSRs", "two", "expected one PEM CERTIFICATE REQUEST, found 2"],
+  ])("refuses %s with a PkiError saying why", async (_name, input, message) => {
+    const csr = await buildCsr({ keys: keys(), org: "o", hosts: ["a"] });
+    const pem = input === "two" ? csr.repeat(2) : input;
     await expect(parseCsr(pem)).rejects.toThrow(PkiError);
+    await expect(parseCsr(pem)).rejects.toThrow(message);
+  });
+
+  it("reads the one CSR among other PEM blocks (only CERTIFICATE REQUEST blocks count)", async () => {
+    const csr = await buildCsr({ keys: keys(), org: "o", hosts: ["a"] });
+    await expect(parseCsr(`${csr}-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n`)).resolves.toMatchObject({ hosts: ["a"], org: "o" });
+  });
+
+  it("refuses a non-string with a PkiError", async () => {
+    await expect(parseCsr(42 as unknown as string)).rejects.toThrow("CSR PEM must be a string");
   });
 });
