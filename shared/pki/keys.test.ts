@@ -10,6 +10,7 @@ import {
 } from "./index";
 import { OpensslWorkspace, expectNoKeyMaterial } from "./testing/openssl";
 import { ALL_KEY_SPECS, keyPairsFor } from "./testing/key-specs";
+import { encodePem } from "./pem";
 
 const ws = new OpensslWorkspace();
 let pairs = new Map<string, CryptoKeyPair>();
@@ -176,7 +177,23 @@ describe("importPrivateKeyPem with keys made by the openssl CLI", () => {
     ["not PEM", "hello"],
     ["a certificate only", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"],
   ])("refuses %s", async (_name, input) => {
-    await expect(importPrivateKeyPem(input)).rejects.toThrow(/no private key found/);
+    await expect(importPrivateKeyPem(input)).rejects.toThrow("no private key found: expected a PEM block PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY");
+  });
+
+  it("refuses two keys, a public key as the private one, and a non-string, each saying so", async () => {
+    const keys = await generateKeyPair({ algorithm: "ECDSA", curve: "P-256" });
+    const pem = await exportPrivateKeyPem(keys.privateKey);
+    await expect(importPrivateKeyPem(pem + pem)).rejects.toThrow("expected one private key, found 2");
+    await expect(exportPrivateKeyPem(keys.publicKey)).rejects.toThrow("exportPrivateKeyPem needs a private key");
+    await expect(importPrivateKeyPem(undefined as unknown as string)).rejects.toThrow("private key PEM must be a string");
+  });
+
+  it("refuses a key whose DER is consistent in form but corrupt, naming its type", async () => {
+    const keys = await generateKeyPair({ algorithm: "ECDSA", curve: "P-256" });
+    const der = Buffer.from((await exportPrivateKeyPem(keys.privateKey)).replace(/-----[^-]+-----|\s/g, ""), "base64");
+    der[der.length - 10] ^= 0xff; // inside the public point: not on the curve any more
+    const pem = encodePem("PRIVATE KEY", der);
+    await expect(importPrivateKeyPem(pem)).rejects.toThrow("EC private key could not be imported (inconsistent or corrupt key)");
   });
 });
 
