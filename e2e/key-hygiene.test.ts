@@ -1,5 +1,6 @@
 // The key-hygiene check itself must find what it is looking for, or the reliability suites prove nothing.
-import { exportPrivateKeyPem, generateKeyPair } from "../shared/pki";
+import { buildCsr, exportPrivateKeyPem, generateKeyPair } from "../shared/pki";
+import { exportSpki } from "../shared/pki/spki";
 import { findKeyMaterial, FRAGMENT_CHARS } from "./key-hygiene";
 
 describe("findKeyMaterial", () => {
@@ -10,8 +11,8 @@ describe("findKeyMaterial", () => {
     body = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
   });
 
-  it("finds nothing in text without key material", () => {
-    expect(findKeyMaterial({ log: '{"message":"transition","to":"FINISHED"} MIIB' }, [pem])).toEqual([]);
+  it("finds nothing in text without key material", async () => {
+    expect(await findKeyMaterial({ log: '{"message":"transition","to":"FINISHED"} MIIB' }, [pem])).toEqual([]);
   });
 
   it.each<[string, (pem: string, body: string) => string]>([
@@ -19,13 +20,25 @@ describe("findKeyMaterial", () => {
     ["a fragment of the PEM body", (_p, b) => `error: ${b.slice(30, 30 + FRAGMENT_CHARS)} trailing`],
     ["a fragment of the base64 of the PEM text (Secret data)", (p) => Buffer.from(p).toString("base64").slice(41, 41 + FRAGMENT_CHARS)],
     ["a fragment of the DER in hex", (_p, b) => Buffer.from(b, "base64").toString("hex").slice(10, 10 + 2 * FRAGMENT_CHARS)],
-  ])("finds %s", (_name, leak) => {
-    const leaks = findKeyMaterial({ clean: "nothing here", dirty: `prefix ${leak(pem, body)} suffix` }, [pem]);
+  ])("finds %s", async (_name, leak) => {
+    const leaks = await findKeyMaterial({ clean: "nothing here", dirty: `prefix ${leak(pem, body)} suffix` }, [pem]);
     expect([...new Set(leaks.map((l) => l.where))]).toEqual(["dirty"]);
     expect(leaks[0].what).not.toContain(body.slice(0, 10));
   });
 
-  it("does not report a fragment shorter than FRAGMENT_CHARS", () => {
-    expect(findKeyMaterial({ log: body.slice(30, 30 + FRAGMENT_CHARS - 1) }, [pem])).toEqual([]);
+  it.each(["ECDSA-P256", "RSA-2048"])("does not report the public key of a %s key, which the CSR and the certificate rightly carry", async (type) => {
+    const keys = await generateKeyPair(type === "RSA-2048" ? { algorithm: "RSA", bits: 2048 } : { algorithm: "ECDSA", curve: "P-256" });
+    const key = await exportPrivateKeyPem(keys.privateKey);
+    const spki = Buffer.from(await exportSpki(keys.publicKey));
+    const csrPem = await buildCsr({ keys, hosts: ["spiffe://cluster.local/ns/istio-system/sa/istiod"], org: "mesh" });
+    const texts = { spki: spki.toString("base64"), hex: spki.toString("hex"), csr: csrPem, csrInSecretData: Buffer.from(csrPem).toString("base64") };
+    expect(await findKeyMaterial(texts, [key])).toEqual([]);
+    // ...while the same texts with the key's PEM body in them are reported.
+    const keyBody = key.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+    expect((await findKeyMaterial({ ...texts, leak: keyBody }, [key])).map((l) => l.where)).toEqual(["leak"]);
+  });
+
+  it("does not report a fragment shorter than FRAGMENT_CHARS", async () => {
+    expect(await findKeyMaterial({ log: body.slice(30, 30 + FRAGMENT_CHARS - 1) }, [pem])).toEqual([]);
   });
 });

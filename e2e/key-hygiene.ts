@@ -3,6 +3,8 @@
 // count too), then prove that none of it, whole or in fragments, appears in the texts we publish:
 // logs, Events, statuses, CertificateRequests and error messages.
 import { KubeConfig, V1Secret, Watch } from "@kubernetes/client-node";
+import { importPrivateKeyPem } from "../shared/pki";
+import { exportSpki } from "../shared/pki/spki";
 
 /** Fragments this long (base64 characters, or twice that in hex) are checked; shorter ones occur by chance. */
 export const FRAGMENT_CHARS = 24;
@@ -34,16 +36,41 @@ export class KeyRecorder {
   }
 }
 
-/** Every fragment of a key that must never be published: its PEM body (base64 of the DER), the
- * base64 of the PEM text (how a Secret's data carries it) and the hex of the DER. */
-function fragmentsOf(pem: string): string[] {
+/**
+ * Every fragment of a key that must never be published, in the three encodings it travels in: its PEM
+ * body (base64 of the DER), the base64 of the PEM text (how a Secret's data carries it) and the hex of
+ * the DER. A fragment counts only when it covers a byte of the key that is not also in its public key:
+ * a private key's encoding holds the public key too (an EC point, an RSA modulus), and that part is
+ * rightly in the CSR and the certificate.
+ */
+async function secretFragmentsOf(pem: string): Promise<{ fragment: string; form: string }[]> {
   const body = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
   const der = Buffer.from(body, "base64");
-  const forms = [body, Buffer.from(pem).toString("base64"), der.toString("hex")];
-  const out: string[] = [];
-  for (const form of forms) {
-    const size = form === forms[2] ? 2 * FRAGMENT_CHARS : FRAGMENT_CHARS;
-    for (let i = 0; i + size <= form.length; i += 1) out.push(form.slice(i, i + size));
+  const spki = Buffer.from(await exportSpki((await importPrivateKeyPem(pem)).publicKey));
+  const isPublic = new Array<boolean>(der.length).fill(false);
+  for (let j = 0; j + 8 <= der.length; j++) if (spki.includes(der.subarray(j, j + 8))) isPublic.fill(true, j, j + 8);
+  const coversSecret = (from: number, to: number) => isPublic.slice(Math.max(0, from), Math.min(der.length, to)).includes(false);
+
+  // Which DER byte each character of the PEM text encodes (-1: a header, footer or newline).
+  const pemToDer: number[] = [];
+  let bodyIndex = 0;
+  for (const line of pem.split(/(?<=\n)/)) {
+    const isBody = !line.startsWith("-----");
+    for (const ch of line) pemToDer.push(isBody && !/\s/.test(ch) ? Math.floor((bodyIndex++ * 3) / 4) : -1);
+  }
+  const pem64 = Buffer.from(pem).toString("base64");
+  const hex = der.toString("hex");
+
+  const out: { fragment: string; form: string }[] = [];
+  for (let i = 0; i + FRAGMENT_CHARS <= body.length; i++) {
+    if (coversSecret(Math.floor((i * 3) / 4), Math.ceil(((i + FRAGMENT_CHARS) * 3) / 4))) out.push({ fragment: body.slice(i, i + FRAGMENT_CHARS), form: "PEM body" });
+  }
+  for (let i = 0; i + FRAGMENT_CHARS <= pem64.length; i++) {
+    const bytes = pemToDer.slice(Math.floor((i * 3) / 4), Math.ceil(((i + FRAGMENT_CHARS) * 3) / 4)).filter((b) => b >= 0);
+    if (bytes.length && coversSecret(Math.min(...bytes), Math.max(...bytes) + 1)) out.push({ fragment: pem64.slice(i, i + FRAGMENT_CHARS), form: "base64 of the PEM" });
+  }
+  for (let i = 0; i + 2 * FRAGMENT_CHARS <= hex.length; i += 2) {
+    if (coversSecret(i / 2, (i + 2 * FRAGMENT_CHARS) / 2)) out.push({ fragment: hex.slice(i, i + 2 * FRAGMENT_CHARS), form: "hex of the DER" });
   }
   return out;
 }
@@ -57,24 +84,22 @@ export interface KeyLeak {
 
 /**
  * Looks for private-key material of the given keys in the texts: a PEM private-key marker, or any
- * fragment of FRAGMENT_CHARS consecutive characters of a key in any of its encodings. Returns the
- * leaks found (empty when clean).
+ * fragment of FRAGMENT_CHARS consecutive characters (twice that in hex) of a key's secret part in any
+ * of its encodings. Returns the leaks found (empty when clean).
  */
-export function findKeyMaterial(texts: Record<string, string>, keys: Iterable<string>): KeyLeak[] {
-  const fragments = new Set<string>();
-  const sizes = new Set<number>();
-  for (const pem of keys) for (const f of fragmentsOf(pem)) {
-    fragments.add(f);
-    sizes.add(f.length);
-  }
+export async function findKeyMaterial(texts: Record<string, string>, keys: Iterable<string>): Promise<KeyLeak[]> {
+  const fragments = new Map<string, string>();
+  for (const pem of keys) for (const { fragment, form } of await secretFragmentsOf(pem)) fragments.set(fragment, form);
+  const sizes = new Set([...fragments.keys()].map((f) => f.length));
   const leaks: KeyLeak[] = [];
   for (const [where, text] of Object.entries(texts)) {
     if (/PRIVATE KEY/.test(text)) leaks.push({ where, what: "a PEM private-key marker" });
     let found = false;
     for (const size of sizes) {
       for (let i = 0; !found && i + size <= text.length; i += 1) {
-        if (fragments.has(text.slice(i, i + size))) {
-          leaks.push({ where, what: `a ${size}-character fragment of a private key at offset ${i}` });
+        const form = fragments.get(text.slice(i, i + size));
+        if (form !== undefined) {
+          leaks.push({ where, what: `a ${size}-character fragment of a private key (${form}) at offset ${i}` });
           found = true;
         }
       }
