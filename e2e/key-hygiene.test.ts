@@ -30,8 +30,15 @@ describe("findKeyMaterial", () => {
     const keys = await generateKeyPair(type === "RSA-2048" ? { algorithm: "RSA", bits: 2048 } : { algorithm: "ECDSA", curve: "P-256" });
     const key = await exportPrivateKeyPem(keys.privateKey);
     const spki = Buffer.from(await exportSpki(keys.publicKey));
-    const csrPem = await buildCsr({ keys, hosts: ["spiffe://cluster.local/ns/istio-system/sa/istiod"], org: "mesh" });
-    const texts = { spki: spki.toString("base64"), hex: spki.toString("hex"), csr: csrPem, csrInSecretData: Buffer.from(csrPem).toString("base64") };
+    const texts: Record<string, string> = { spki: spki.toString("base64"), hex: spki.toString("hex") };
+    // CSRs whose public key starts at every DER offset modulo 3 and every place in a PEM line (the
+    // subject's length moves it), each in a Secret's data at each alignment: the key type's algorithm
+    // identifier, in the key and the CSR alike, must not count, whatever the base64 alignment.
+    for (const org of Array.from({ length: 48 }, (_, n) => "m".repeat(n + 1))) {
+      const csrPem = await buildCsr({ keys, hosts: ["spiffe://cluster.local/ns/istio-system/sa/istiod"], org });
+      texts[`csr ${org}`] = csrPem;
+      for (const pad of ["", " ", "  "]) texts[`csr ${org} in data, ${pad.length}`] = Buffer.from(pad + csrPem).toString("base64");
+    }
     expect(await findKeyMaterial(texts, [key])).toEqual([]);
     // ...while the same texts with the key's PEM body in them are reported.
     const keyBody = key.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");

@@ -49,25 +49,33 @@ async function secretFragmentsOf(pem: string): Promise<{ fragment: string; form:
   const spki = Buffer.from(await exportSpki((await importPrivateKeyPem(pem)).publicKey));
   const isPublic = new Array<boolean>(der.length).fill(false);
   for (let j = 0; j + 8 <= der.length; j++) if (spki.includes(der.subarray(j, j + 8))) isPublic.fill(true, j, j + 8);
+  /** Whether DER bytes [from, to) hold a byte that is not also in the public key. */
   const coversSecret = (from: number, to: number) => isPublic.slice(Math.max(0, from), Math.min(der.length, to)).includes(false);
+  /** The DER bytes that base64 characters [from, to) of a DER's encoding determine whole (the edge
+   * characters carry only some bits of a byte: an edge bit that matches by chance is no leak). */
+  const bytesOfChars = (from: number, to: number): [number, number] => [Math.ceil((6 * from) / 8), Math.floor((6 * to) / 8)];
 
-  // Which DER byte each character of the PEM text encodes (-1: a header, footer or newline).
-  const pemToDer: number[] = [];
-  let bodyIndex = 0;
+  // Which character of the PEM body each character of the PEM text is (-1: header, footer, newline).
+  const bodyIndexOf: number[] = [];
+  let next = 0;
   for (const line of pem.split(/(?<=\n)/)) {
     const isBody = !line.startsWith("-----");
-    for (const ch of line) pemToDer.push(isBody && !/\s/.test(ch) ? Math.floor((bodyIndex++ * 3) / 4) : -1);
+    for (const ch of line) bodyIndexOf.push(isBody && !/\s/.test(ch) ? next++ : -1);
   }
   const pem64 = Buffer.from(pem).toString("base64");
   const hex = der.toString("hex");
 
   const out: { fragment: string; form: string }[] = [];
   for (let i = 0; i + FRAGMENT_CHARS <= body.length; i++) {
-    if (coversSecret(Math.floor((i * 3) / 4), Math.ceil(((i + FRAGMENT_CHARS) * 3) / 4))) out.push({ fragment: body.slice(i, i + FRAGMENT_CHARS), form: "PEM body" });
+    if (coversSecret(...bytesOfChars(i, i + FRAGMENT_CHARS))) out.push({ fragment: body.slice(i, i + FRAGMENT_CHARS), form: "PEM body" });
   }
   for (let i = 0; i + FRAGMENT_CHARS <= pem64.length; i++) {
-    const bytes = pemToDer.slice(Math.floor((i * 3) / 4), Math.ceil(((i + FRAGMENT_CHARS) * 3) / 4)).filter((b) => b >= 0);
-    if (bytes.length && coversSecret(Math.min(...bytes), Math.max(...bytes) + 1)) out.push({ fragment: pem64.slice(i, i + FRAGMENT_CHARS), form: "base64 of the PEM" });
+    // The PEM characters these base64 characters determine whole, then the DER bytes those determine.
+    const [first, end] = bytesOfChars(i, i + FRAGMENT_CHARS);
+    const bodyChars = bodyIndexOf.slice(first, end).filter((b) => b >= 0);
+    if (bodyChars.length && coversSecret(...bytesOfChars(bodyChars[0], bodyChars[bodyChars.length - 1] + 1))) {
+      out.push({ fragment: pem64.slice(i, i + FRAGMENT_CHARS), form: "base64 of the PEM" });
+    }
   }
   for (let i = 0; i + 2 * FRAGMENT_CHARS <= hex.length; i += 2) {
     if (coversSecret(i / 2, (i + 2 * FRAGMENT_CHARS) / 2)) out.push({ fragment: hex.slice(i, i + 2 * FRAGMENT_CHARS), form: "hex of the DER" });
