@@ -89,8 +89,9 @@ const observed: fc.Arbitrary<Observed> = fc.record({
   targetCollidesWith: fc.option(text, { nil: undefined, freq: 8 }),
   bounceDirective: optional(ref),
   // What observe's reads usually agree on: the status is of the current generation; the staged key, the
-  // request, the target and the bounce request belong to the current issuance; the key is of the asked type.
-  agree: fc.record({ generation: usually, staged: usually, request: usually, target: usually, directive: usually, keySpec: usually }),
+  // request, the target and the bounce request belong to the current issuance (the target, half the
+  // time, to the previous one: what REQUESTED of a re-issue sees); the key is of the asked type.
+  agree: fc.record({ generation: usually, staged: usually, request: usually, target: usually, targetOfPrevious: fc.boolean(), directive: usually, keySpec: usually }),
 }).map((g) => {
   const ic: IssuedCertificate = issuedCertificate({ name: "ic", namespace: "mesh", ...(g.bounceDirective ? { podBounceDirective: g.bounceDirective } : {}) });
   ic.metadata.generation = g.generation;
@@ -100,7 +101,9 @@ const observed: fc.Arbitrary<Observed> = fc.record({
     summary && agree && "stamp" in summary ? { ...summary, stamp: current } : summary;
   let stagedKey = agreeing(g.staged, g.agree.staged);
   if (stagedKey?.state === "ready" && g.agree.keySpec && "keySpec" in g.intent) stagedKey = { ...stagedKey, fingerprint: "fp", key: { ...stagedKey.key, spec: g.intent.keySpec } };
-  const o: Observed = { ic, raw: {}, book: g.book, intent: g.intent, target: agreeing(g.target, g.agree.target)! };
+  const previous: IssuanceStamp = { ...current, revision: Math.max(0, current.revision - 1) };
+  const targetNow = g.agree.target && g.agree.targetOfPrevious && "stamp" in g.target ? { ...g.target, stamp: previous } : agreeing(g.target, g.agree.target)!;
+  const o: Observed = { ic, raw: {}, book: g.book, intent: g.intent, target: targetNow };
   const directiveNow = g.directive?.state === "present" && g.directive.request && g.agree.directive
     ? { ...g.directive, request: { ...g.directive.request, cycle: `mesh/ic#${g.book.revision}` } } : g.directive;
   const parts = { staged: stagedKey, request: agreeing(g.request, g.agree.request), verdict: g.verdict, directive: directiveNow, targetCollidesWith: g.targetCollidesWith };

@@ -132,6 +132,9 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
         return begin(nextRevision, why);
       }
       const ours = { ...current, fingerprint: staged.fingerprint };
+      // The target already holds this issuance's certificate: a pass wrote it and could not record
+      // ISSUED (a crash, a 409). Record it; never write again, whatever the issuer answered since.
+      if (o.target.state === "valid" && sameIssuance(o.target.stamp, ours)) return { action: "adopt" };
       if (request.state === "missing") {
         return { action: "rerequest", reason: Reason.CertificateRequestMissing, message: `CertificateRequest ${ownerKey(ic)} disappeared; requesting again` };
       }

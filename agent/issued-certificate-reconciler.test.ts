@@ -381,6 +381,24 @@ describe("IssuedCertificateReconciler: recovering from lost or broken objects", 
     expect(e.target()).toEqual(target);
   });
 
+  it("a crash after writing the target, then the issuer answers again (another certificate for the same key): ISSUED with the target as written, not a second write", async () => {
+    const e = env();
+    await e.runUntil("REQUESTED");
+    await e.sign();
+    e.api.failNext({ kind: "IssuedCertificate", verb: "replaceStatus", error: new Error("agent killed") });
+    await expect(e.reconcile()).rejects.toThrow("agent killed");
+    const target = e.target()!;
+    await e.sign();
+    expect(secretText(target, CA_CERT)).not.toBe(Buffer.from(e.request()!.status!.signedCertificate!, "base64").toString("utf8"));
+
+    expect(await writesOf(e, () => e.reconcile())).toEqual([IC_STATUS]);
+    expect(e.state()).toBe("ISSUED");
+    expect(e.events.events.at(-1)).toMatchObject({ reason: Reason.Issued, message: expect.stringMatching(/already holds the certificate/) });
+    await e.runUntil("FINISHED");
+    expect(e.target()).toEqual(target);
+    expect(e.writes.filter((x) => x.namespace === TARGET.namespace)).toEqual([TARGET_CREATE]);
+  });
+
   it("a target made incomplete after FINISHED (ca-key.pem removed) is re-issued; the old data stays until the new is written", async () => {
     const e = env();
     await e.runUntil("FINISHED");
