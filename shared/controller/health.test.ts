@@ -71,6 +71,27 @@ describe("liveness rules", () => {
     expect(livenessFailures(facts({ controllers: [ctl({ busySince: at(0) })] }))[0]!.detail).toContain("last progress never");
   });
 
+  it("a stalled controller's line says when the API server last answered, and how it failed since (a hung or gone server is named)", () => {
+    const stalled = ctl({ busySince: at(NOW - THRESHOLD), processing: 2 });
+    const detail = (api: HealthFacts["api"]) => livenessFailures(facts({ controllers: [stalled], api }))[0]!.detail;
+    const base = "work owed for 600.0s without a reconcile finishing (stall threshold 600.0s; 0 waiting, 2 running, 0 failing; last progress never";
+    // Hung: requests sent, none answered, none failed yet.
+    expect(detail({ lastSuccessAt: at(NOW - 601_500) })).toBe(`${base}; the API server last answered 601.5s ago)`);
+    // Then a request failed (after the last answer).
+    expect(detail({ lastSuccessAt: at(NOW - 601_500), lastErrorAt: at(NOW - 2000), lastError: "get: Connect Timeout Error" }))
+      .toBe(`${base}; the API server last answered 601.5s ago, failed 2.0s ago: get: Connect Timeout Error)`);
+    // An error before the last answer is history: not repeated.
+    expect(detail({ lastSuccessAt: at(NOW - 1000), lastErrorAt: at(NOW - 5000), lastError: "get: HTTP 503" }))
+      .toBe(`${base}; the API server last answered 1.0s ago)`);
+    expect(detail({})).toBe(`${base}; the API server has not answered yet)`);
+    expect(detail({ lastErrorAt: at(NOW), lastError: "list: connect ECONNREFUSED 127.0.0.1:6443" }))
+      .toBe(`${base}; the API server has not answered yet, failed 0.0s ago: list: connect ECONNREFUSED 127.0.0.1:6443)`);
+    // Without an API observer the line is as before; an informer's line never carries it (it has its own last error).
+    expect(detail(undefined)).toBe(`${base})`);
+    expect(livenessFailures(facts({ informers: [{ name: "s", synced: true, failingSince: at(0), lastError: "x" }], api: { lastSuccessAt: at(0) } }))[0]!.detail)
+      .not.toContain("API server");
+  });
+
   it("stalledSince: the later of busySince and the last progress; undefined when idle", () => {
     expect(stalledSince(ctl())).toBeUndefined();
     expect(stalledSince(ctl({ lastProgressAt: at(5) }))).toBeUndefined();

@@ -11,6 +11,7 @@
 //     may have missed writes must not go on acting).
 // Readiness (/readyz): informers synced (a standby replica has started none and is ready: it only
 // waits for the Lease), not after losing the Lease, not while stopping.
+import type { ApiFacts } from "./api-health";
 import type { ControllerProgress } from "./controller";
 import type { SourceHealth } from "./informer";
 
@@ -35,6 +36,9 @@ export interface HealthFacts {
   lostLeadershipAt?: Date;
   informers: InformerFacts[];
   controllers: ControllerProgress[];
+  /** What the API requests say (when the manager has an API observer): a stalled controller's line
+   * says when the API server last answered, so a server that hangs is named as what is happening. */
+  api?: Pick<ApiFacts, "lastSuccessAt" | "lastErrorAt" | "lastError">;
 }
 
 /** A failed check: its name (e.g. "informer:secrets") and what is wrong, in words. */
@@ -44,6 +48,15 @@ export interface Failure {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** "; the API server last answered 7.3s ago" (and the error since, if any), or "" without API facts. */
+function apiServerNote(now: Date, api: HealthFacts["api"]): string {
+  if (!api) return "";
+  const answered = api.lastSuccessAt ? `last answered ${seconds(now.getTime() - api.lastSuccessAt.getTime())} ago` : "has not answered yet";
+  const errorSince = api.lastErrorAt && (!api.lastSuccessAt || api.lastErrorAt > api.lastSuccessAt)
+    ? `, failed ${seconds(now.getTime() - api.lastErrorAt.getTime())} ago: ${api.lastError ?? "unknown"}` : "";
+  return `; the API server ${answered}${errorSince}`;
+}
 
 /** Since when a controller has owed work without progress; undefined when it owes none. */
 export function stalledSince(c: ControllerProgress): Date | undefined {
@@ -71,7 +84,7 @@ export function livenessFailures(f: HealthFacts): Failure[] {
         check: `controller:${c.name}`,
         detail: `work owed for ${seconds(f.now.getTime() - since!.getTime())} without a reconcile finishing ` +
           `(stall threshold ${seconds(f.stallThresholdMs)}; ${c.depth} waiting, ${c.processing} running, ${c.failing} failing; ` +
-          `last progress ${c.lastProgressAt?.toISOString() ?? "never"})`,
+          `last progress ${c.lastProgressAt?.toISOString() ?? "never"}${apiServerNote(f.now, f.api)})`,
       });
     }
   }

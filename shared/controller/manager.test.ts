@@ -615,6 +615,11 @@ describe("Manager: /healthz, /statusz and the ready and leader gauges, on a fake
       },
       certificates: [{ name: "a" }],
     });
+    // Past the threshold without progress (the deadline abandoned b, c runs too), /healthz names the stalled
+    // controller and when the API server last answered.
+    t.clock.advance(THRESHOLD);
+    expect(await get(port, "/healthz")).toEqual({ status: 503, body: "controller:certs: work owed for 63.0s without a reconcile finishing " +
+      "(stall threshold 60.0s; 0 waiting, 2 running, 0 failing; last progress 2026-01-01T00:00:02.000Z; the API server last answered 61.0s ago)\n" });
     gate.resolve();
   });
 

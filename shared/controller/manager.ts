@@ -186,6 +186,7 @@ export class Manager {
       lostLeadershipAt: this.lostLeadershipAt,
       informers: [...this.sources.values()].map((s) => ({ name: s.name, synced: s.hasSynced(), ...s.health?.() })),
       controllers: this.controllers.map(({ controller }) => controller.progress()),
+      ...(this.o.api ? { api: this.o.api.snapshot() } : {}),
     };
   }
 
