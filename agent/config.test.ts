@@ -5,6 +5,7 @@ describe("parseConfig", () => {
     expect(parseConfig([], {})).toEqual({
       kubeconfig: undefined,
       namespace: undefined,
+      secretNamespaces: undefined,
       logLevel: "info",
       concurrency: 4,
       metricsBindAddress: "127.0.0.1:8080",
@@ -124,6 +125,9 @@ describe("parseConfig", () => {
     [["--retry-base-delay", "1m", "--retry-max-delay", "1m"], {}, { retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 }],
     [["--namespace", "a"], {}, { namespace: "a" }],
     [["--namespace", `a${"b".repeat(61)}c`], {}, { namespace: `a${"b".repeat(61)}c` }],
+    [["--secret-namespaces", "istio-system, mesh,istio-system,"], {}, { secretNamespaces: ["istio-system", "mesh"] }],
+    [["--secret-namespaces", " , "], {}, { secretNamespaces: undefined }],
+    [["--namespace", "mesh"], { CERT_AGENT_SECRET_NAMESPACES: "istio-system,mesh" }, { namespace: "mesh", secretNamespaces: ["istio-system", "mesh"] }],
   ])("accepts %j %j", (argv, env, expected) => {
     expect(parseConfig(argv, env)).toMatchObject(expected);
   });
@@ -139,6 +143,9 @@ describe("parseConfig", () => {
     [["--namespace", "ns-"], '--namespace: "ns-" is not a valid namespace name'],
     [["--namespace", "x.ns"], '--namespace: "x.ns" is not a valid namespace name'],
     [["--namespace", "a".repeat(64)], `--namespace: "${"a".repeat(64)}" is not a valid namespace name`],
+    [["--secret-namespaces", "istio-system,Mesh"], '--secret-namespaces: "Mesh" is not a valid namespace name'],
+    [["--namespace", "mesh", "--secret-namespaces", "istio-system"],
+      "--secret-namespaces (istio-system) must include --namespace (mesh): the staged private keys live there"],
   ])("refuses %j", (argv, message) => {
     expect(() => parseConfig(argv, {})).toThrow(message);
   });

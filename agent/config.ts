@@ -12,6 +12,12 @@ export interface Config {
   kubeconfig?: string;
   /** Watch one namespace; undefined = all namespaces. */
   namespace?: string;
+  /**
+   * The only namespaces where the agent reads and writes Secrets (staged keys, targets), one watch
+   * each, so that a Role per namespace is all it needs; undefined = every namespace (one
+   * cluster-wide watch, which needs a ClusterRole on Secrets).
+   */
+  secretNamespaces?: readonly string[];
   logLevel: LogLevel;
   concurrency: number;
   metricsBindAddress: string;
@@ -52,6 +58,7 @@ interface Option {
 export const OPTIONS: Option[] = [
   { flag: "kubeconfig", env: "KUBECONFIG", type: "string", help: "kubeconfig file, must exist (without it: the KUBECONFIG list merged as kubectl does, then in-cluster, then ~/.kube/config)" },
   { flag: "namespace", env: "CERT_AGENT_NAMESPACE", type: "string", help: "watch only this namespace (default: all)" },
+  { flag: "secret-namespaces", env: "CERT_AGENT_SECRET_NAMESPACES", type: "string", help: "comma-separated namespaces where Secrets are read and written (staged keys, targets); must include --namespace (default: all)" },
   { flag: "log-level", env: "CERT_AGENT_LOG_LEVEL", type: "string", help: "error|warn|info|debug", default: "info" },
   { flag: "concurrency", env: "CERT_AGENT_CONCURRENCY", type: "string", help: "IssuedCertificates reconciled in parallel (1-64)", default: "4" },
   { flag: "metrics-bind-address", env: "CERT_AGENT_METRICS_BIND_ADDRESS", type: "string", help: "host:port for /metrics, 0 disables", default: "127.0.0.1:8080" },
@@ -152,6 +159,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
   const config: Config = {
     kubeconfig: raw("kubeconfig"),
     namespace: raw("namespace"),
+    secretNamespaces: namespaceList(raw("secret-namespaces")),
     logLevel: logLevel as LogLevel,
     concurrency,
     metricsBindAddress: bind("metrics-bind-address"),
@@ -177,8 +185,21 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
   if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
     throw new ConfigError(`--retry-max-delay (${raw("retry-max-delay")}) is below --retry-base-delay (${raw("retry-base-delay")})`);
   }
-  if (config.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(config.namespace)) {
+  if (config.namespace !== undefined && !NAMESPACE.test(config.namespace)) {
     throw new ConfigError(`--namespace: "${config.namespace}" is not a valid namespace name`);
   }
+  const bad = config.secretNamespaces?.find((ns) => !NAMESPACE.test(ns));
+  if (bad !== undefined) throw new ConfigError(`--secret-namespaces: "${bad}" is not a valid namespace name`);
+  if (config.secretNamespaces && config.namespace && !config.secretNamespaces.includes(config.namespace)) {
+    throw new ConfigError(`--secret-namespaces (${config.secretNamespaces.join(",")}) must include --namespace (${config.namespace}): the staged private keys live there`);
+  }
   return config;
+}
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** "a, b,a" -> ["a", "b"]; undefined or blank -> undefined (every namespace). */
+function namespaceList(value: string | undefined): string[] | undefined {
+  const names = [...new Set((value ?? "").split(",").map((n) => n.trim()).filter(Boolean))];
+  return names.length ? names : undefined;
 }

@@ -76,6 +76,8 @@ export const Reason = {
   TargetSecretCollision: "TargetSecretCollision",
   /** Ours and parseable, but not a CA istiod can use: untrusted by root-cert.pem, cert-chain.pem wrong, no CA, not valid yet. */
   TargetSecretInvalid: "TargetSecretInvalid",
+  /** The target's or the staged key's namespace is not one of --secret-namespaces: the agent may not touch Secrets there. */
+  SecretNamespaceNotWatched: "SecretNamespaceNotWatched",
   /** API errors that a retry does not cure (api-failures.ts). */
   TargetNamespaceMissing: "TargetNamespaceMissing",
   APIRequestForbidden: "APIRequestForbidden",

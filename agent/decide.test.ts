@@ -31,6 +31,8 @@ interface Given {
   directive?: DirectiveSummary;
   /** The IssuedCertificate that stages its key at the target's name. */
   collision?: string;
+  /** A namespace of this IssuedCertificate's Secrets that is not one of --secret-namespaces. */
+  unwatched?: string;
   opts?: Partial<DecideOptions>;
 }
 
@@ -62,6 +64,7 @@ function observed(g: Given): Observed {
     verdict: g.verdict,
     ...(g.directive ? { directive: g.directive } : {}),
     ...(g.collision ? { targetCollidesWith: g.collision } : {}),
+    ...(g.unwatched ? { unwatchedNamespace: g.unwatched } : {}),
   };
 }
 
@@ -92,6 +95,8 @@ const directive = (request?: { cycle: string; requestedAgoMs?: number }, progres
 const HOSTS_EMPTY = "invalid spec: spec.hosts is empty: at least one SAN is required";
 const COLLISION = "target secret istio-system/cacerts is where IssuedCertificate istio-system/cacerts stages its private key; nothing was written there. " +
   "Change spec.issuedCertificateSecret (or rename that IssuedCertificate)";
+const UNWATCHED_TARGET = "namespace istio-system of the target secret is not one of --secret-namespaces, where this agent may read and write Secrets; " +
+  "nothing was made. Add it (chart: rbac.secretNamespaces) or change spec.issuedCertificateSecret";
 const foreignTarget: TargetSummary = { state: "foreign", message: "target secret istio-system/cacerts exists and is not managed by cert-agent" };
 /** The target Gloo Mesh's own agent wrote for mesh/ic (label agent.certificates.mesh.gloo.solo.io=mesh). */
 const originalTarget: TargetSummary = { state: "original", fingerprint: "fp" };
@@ -139,6 +144,19 @@ const rows: Row[] = [
     { action: "none", requeueAfterMs: 30_000 }],
   ["defect 5b: FAILED for the collision, gone: a new issuance", { state: "FAILED", error: COLLISION, book: { failureReason: Reason.TargetSecretCollision, revision: 2 } },
     { action: "begin", revision: 3, resetFailures: false, trigger: { reason: Reason.Retrying, message: "no IssuedCertificate stages its key at the target any more; issuing" } }],
+  // --secret-namespaces: a Secret the agent may not touch fails before anything is made, in any state.
+  ["a target outside --secret-namespaces fails in PENDING, before a key is made", { state: "PENDING", unwatched: "istio-system" },
+    { action: "fail", reason: Reason.SecretNamespaceNotWatched, retry: false, message: UNWATCHED_TARGET }],
+  ["...a staged key outside them (the IssuedCertificate's namespace) says so", { state: "PENDING", unwatched: "mesh" },
+    { action: "fail", reason: Reason.SecretNamespaceNotWatched, message: UNWATCHED_TARGET.replace("istio-system of the target secret", "mesh of the staged private key") }],
+  ["...in FINISHED too, before the policy chain (the agent was restarted with fewer namespaces)", { state: "FINISHED", unwatched: "istio-system", target: validTarget() },
+    { action: "fail", reason: Reason.SecretNamespaceNotWatched }],
+  ["...and before a collision is said (nothing was read there)", { state: "PENDING", unwatched: "istio-system", collision: "istio-system/cacerts" },
+    { action: "fail", reason: Reason.SecretNamespaceNotWatched }],
+  ["FAILED for it, still outside: said once, nothing more", { state: "FAILED", error: UNWATCHED_TARGET, unwatched: "istio-system", book: { failureReason: Reason.SecretNamespaceNotWatched } },
+    { action: "none" }],
+  ["FAILED for it, now inside (restarted with the namespace added): a new issuance", { state: "FAILED", error: UNWATCHED_TARGET, book: { failureReason: Reason.SecretNamespaceNotWatched, revision: 2 } },
+    { action: "begin", revision: 3, resetFailures: false, trigger: { reason: Reason.Retrying, message: "the Secrets' namespaces are now among --secret-namespaces; issuing" } }],
   // Migration from Gloo Mesh's agent: its target for this IssuedCertificate is adopted first, in any state.
   ["migration: the original agent's target of a FINISHED object is adopted, not refused", { state: "FINISHED", book: { revision: 0 }, target: originalTarget },
     { action: "adoptOriginal", message: ADOPT_MESSAGE }],

@@ -31,7 +31,8 @@ export interface DecideOptions {
 }
 
 /** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
-const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict, Reason.TargetSecretCollision]);
+const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict, Reason.TargetSecretCollision,
+  Reason.SecretNamespaceNotWatched]);
 
 export type Decision =
   /** Nothing to do; look again after requeueAfterMs if set; `wait` says why when it is worth a log line. */
@@ -81,6 +82,13 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
   }
   const intent = o.intent;
   const state: IssuedCertificateState = ic.status?.state ?? "PENDING";
+  if (o.unwatchedNamespace !== undefined) {
+    const what = o.unwatchedNamespace === intent.target.namespace ? "the target secret" : "the staged private key";
+    const message = `namespace ${o.unwatchedNamespace} of ${what} is not one of --secret-namespaces, where this agent may read and write Secrets; ` +
+      "nothing was made. Add it (chart: rbac.secretNamespaces) or change spec.issuedCertificateSecret";
+    const said = state === "FAILED" && book.failureReason === Reason.SecretNamespaceNotWatched && ic.status?.error === message;
+    return said ? { action: "none" } : { action: "fail", reason: Reason.SecretNamespaceNotWatched, message, retry: false };
+  }
   // Another IssuedCertificate stages its key at our target's name: checked before anything is made or
   // adopted, in any state, so that the one that cannot work is this one, not the other.
   if (o.targetCollidesWith !== undefined) {
@@ -186,7 +194,9 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
         if (inTheWay) return { action: "none", requeueAfterMs: opts.conflictRecheckMs };
         const gone = book.failureReason === Reason.TargetSecretCollision
           ? "no IssuedCertificate stages its key at the target any more; issuing"
-          : "the Secret that was in the way is gone or handed over; issuing";
+          : book.failureReason === Reason.SecretNamespaceNotWatched
+            ? "the Secrets' namespaces are now among --secret-namespaces; issuing"
+            : "the Secret that was in the way is gone or handed over; issuing";
         return begin(nextRevision, { reason: Reason.Retrying, message: gone });
       }
       const wait = (book.retryAtMs ?? 0) - opts.now.getTime();

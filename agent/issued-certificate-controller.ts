@@ -2,9 +2,10 @@
 //   for      IssuedCertificates (one namespace with --namespace, else all)
 //   owns     our CertificateRequests (the issuer's answer wakes the IssuedCertificate of the same name)
 //   watches  our Secrets, staged keys and targets alike (label selector), mapped through the owner
-//            annotation: target secrets live in other namespaces (istio-system), so that informer
-//            always watches all namespaces; and PodBounceDirectives, mapped through the bounce
-//            request the reconciler wrote (the bouncer's progress wakes the IssuedCertificate).
+//            annotation: one informer per namespace of --secret-namespaces (a Role in each is all
+//            the agent needs), else one for all namespaces (target secrets live in other namespaces
+//            than their IssuedCertificate, e.g. istio-system); and PodBounceDirectives, mapped through
+//            the bounce request the reconciler wrote (the bouncer's progress wakes the IssuedCertificate).
 import { KubernetesObject } from "@kubernetes/client-node";
 import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { Manager } from "../shared/controller/manager";
@@ -38,6 +39,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       conflictRecheckMs: config.conflictRecheckMs,
       bounceTimeoutMs: config.bounceTimeoutMs,
       renewBefore: config.renewBefore,
+      secretNamespaces: config.secretNamespaces,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,
@@ -58,18 +60,18 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
         labelSelector: MANAGED_SELECTOR,
       },
     }],
-    watches: [{
+    watches: [...(config.secretNamespaces ?? [undefined]).map((secretNs) => ({
       source: {
-        name: "secrets",
-        path: c.secrets.watchPath(),
-        list: () => c.secrets.list(undefined, MANAGED_SELECTOR) as never,
+        name: secretNs ? `secrets/${secretNs}` : "secrets",
+        path: c.secrets.watchPath(secretNs),
+        list: () => c.secrets.list(secretNs, MANAGED_SELECTOR) as never,
         labelSelector: MANAGED_SELECTOR,
       },
-      map: (secret) => {
+      map: (secret: KubernetesObject) => {
         const owner = secret.metadata?.annotations?.[OWNER_ANNOTATION];
         return owner ? [owner] : [];
       },
-    }, {
+    })), {
       // The same informer as the bouncer's (the manager shares it).
       source: { name: "podbouncedirectives", path: c.directives.watchPath(ns), list: () => c.directives.list(ns) as never },
       map: (directive) => {

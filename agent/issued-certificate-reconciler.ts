@@ -47,6 +47,8 @@ export interface ReconcilerOptions {
   bounceTimeoutMs?: number;
   /** When to renew a FINISHED certificate (default 1/3 of its lifetime before notAfter). */
   renewBefore?: RenewBefore;
+  /** --secret-namespaces: the only namespaces where Secrets are read and written; undefined = all. */
+  secretNamespaces?: readonly string[];
 }
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
@@ -97,7 +99,7 @@ export class IssuedCertificateReconciler implements Reconciler {
     const { ic } = recorder;
     const { namespace, name } = ic.metadata;
     const now = this.d.clock.now();
-    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs });
+    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs, secretNamespaces: this.d.secretNamespaces });
     // Ready while the target serves a valid certificate of ours, also during a renewal or a FAILED retry.
     const serving = observed.target.state === "valid" && now.getTime() < observed.target.notAfter.getTime();
     this.d.metrics.ready.set({ namespace: namespace!, name: name! }, serving ? 1 : 0);

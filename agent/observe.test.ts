@@ -394,6 +394,34 @@ describe("observe: the PodBounceDirective", () => {
   });
 });
 
+describe("observe with --secret-namespaces", () => {
+  let e: ReconcilerEnv;
+  beforeEach(async () => {
+    e = newEnv();
+    await e.reconcile(); // PENDING
+  });
+  const observeWith = (secretNamespaces: string[], r: Readers = readers(e)) =>
+    observe(icIn(e, "PENDING"), r, { now: e.clock.now(), clockSkewToleranceMs: SETTINGS.clockSkewToleranceMs, secretNamespaces });
+
+  it.each<[string, () => string[], () => string | undefined]>([
+    ["both namespaces listed: nothing unwatched", () => [TARGET.namespace, icIn(e, "PENDING").metadata.namespace!], () => undefined],
+    ["the target's missing: its namespace", () => [icIn(e, "PENDING").metadata.namespace!], () => TARGET.namespace],
+    ["the IssuedCertificate's (staged key's) missing: its namespace", () => [TARGET.namespace], () => icIn(e, "PENDING").metadata.namespace],
+  ])("%s", async (_name, listed, expected) => {
+    expect((await observeWith(listed())).unwatchedNamespace).toBe(expected());
+  });
+
+  it("an unwatched namespace reads no Secret and no IssuedCertificate there (a Role elsewhere would make each a 403)", async () => {
+    const r = readers(e);
+    const fail = () => Promise.reject(new Error("must not be read"));
+    r.secrets.get = fail;
+    r.issuedCertificates.get = fail;
+    const o = await observeWith([icIn(e, "PENDING").metadata.namespace!], r);
+    expect(o).toMatchObject({ unwatchedNamespace: TARGET.namespace, target: { state: "missing" }, raw: {} });
+    expect(o.staged).toBeUndefined();
+  });
+});
+
 describe("observe: another IssuedCertificate whose staged key lives at the target's name (hostile review defect 5)", () => {
   let e: ReconcilerEnv;
   beforeEach(async () => {

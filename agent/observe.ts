@@ -92,6 +92,9 @@ export interface Observed {
   request?: RequestSummary;
   /** Set when the issuer answered FINISHED for our request and our staged key is ready. */
   verdict?: Verdict;
+  /** A namespace where a Secret of this IssuedCertificate would live (its staged key's, its target's)
+   * that is not one of --secret-namespaces. Nothing else is read then. */
+  unwatchedNamespace?: string;
   /** In ISSUED, the PodBounceDirective the spec names (if any). */
   directive?: DirectiveSummary;
   /**
@@ -111,6 +114,8 @@ export interface Readers {
 export interface ObserveOptions {
   now: Date;
   clockSkewToleranceMs: number;
+  /** --secret-namespaces; undefined = every namespace. */
+  secretNamespaces?: readonly string[];
 }
 
 /** Reads what the IssuedCertificate's current state needs (FINISHED and FAILED look at the target only). */
@@ -124,6 +129,9 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
     intent = err;
   }
   if (intent instanceof InvalidSpecError) return { ic, raw: {}, book, intent, target: { state: "missing" } };
+  // Only where the agent may read Secrets at all (with the chart's Roles, a GET elsewhere is a 403).
+  const unwatchedNamespace = [ic.metadata.namespace!, intent.target.namespace].find((ns) => o.secretNamespaces && !o.secretNamespaces.includes(ns));
+  if (unwatchedNamespace !== undefined) return { ic, raw: {}, book, intent, target: { state: "missing" }, unwatchedNamespace };
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
   const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent, o) };

@@ -136,17 +136,25 @@ function granted(rules: Rule[], group: string, resource: string): string[] {
 }
 
 const MESH = "certificates.mesh.gloo.solo.io";
+/** Exactly the verbs the agent calls (status written with update, bookkeeping annotations with patch,
+ * finalizers for blockOwnerDeletion under OwnerReferencesPermissionEnforcement). */
 const meshRules: [string, string, string[]][] = [
-  [MESH, "issuedcertificates", ["get", "list", "watch", "update", "patch"]],
-  [MESH, "issuedcertificates/status", ["get", "update", "patch"]],
-  [MESH, "certificaterequests", ["get", "list", "watch", "create", "update", "patch", "delete"]],
-  [MESH, "certificaterequests/status", ["get"]],
+  [MESH, "issuedcertificates", ["get", "list", "watch", "patch"]],
+  [MESH, "issuedcertificates/status", ["update"]],
+  [MESH, "issuedcertificates/finalizers", ["update"]],
+  [MESH, "certificaterequests", ["get", "list", "watch", "create", "update"]],
   [MESH, "podbouncedirectives", ["get", "list", "watch", "patch"]],
-  [MESH, "podbouncedirectives/status", ["get", "update", "patch"]],
+  [MESH, "podbouncedirectives/status", ["update"]],
   ["", "events", ["create", "patch"]],
-  ["events.k8s.io", "events", ["create", "patch"]],
 ];
-const secretRules: [string, string, string[]][] = [["", "secrets", ["get", "list", "watch", "create", "update", "patch", "delete"]]];
+/** Granted nowhere: the agent never calls them. */
+const unusedRules: [string, string, string[]][] = [
+  [MESH, "certificaterequests/status", []],
+  ["events.k8s.io", "events", []],
+];
+/** Secrets, and reading the IssuedCertificate named like a target (the staged-key collision check). */
+const secretRules: [string, string, string[]][] = [["", "secrets", ["get", "list", "watch", "create", "update", "delete"]]];
+const collisionCheck: [string, string, string[]] = [MESH, "issuedcertificates", ["get"]];
 /** The default bounce strategy, rollout: restart workloads, evict bare pods, never delete. */
 const podRules: [string, string, string[]][] = [
   ["", "pods", ["get", "list", "watch"]],
@@ -243,6 +251,10 @@ describe("helm template with the default values", () => {
         `Deployment/${releaseNamespace}/${fullname}`,
         `Role/${releaseNamespace}/${fullname}-leader-election`,
         `RoleBinding/${releaseNamespace}/${fullname}-leader-election`,
+        `Role/${releaseNamespace}/${fullname}`,
+        `RoleBinding/${releaseNamespace}/${fullname}`,
+        `Role/istio-system/${fullname}`,
+        `RoleBinding/istio-system/${fullname}`,
         `Service/${releaseNamespace}/${fullname}-metrics`,
         `ServiceAccount/${releaseNamespace}/${fullname}`,
       ].sort(),
@@ -271,6 +283,7 @@ describe("helm template with the default values", () => {
     expect(c.args).toEqual([
       "--log-level=info",
       "--concurrency=4",
+      `--secret-namespaces=istio-system,${releaseNamespace}`,
       "--leader-elect",
       `--leader-election-namespace=${releaseNamespace}`,
       `--leader-election-id=${fullname}`,
@@ -331,9 +344,10 @@ describe("helm template with the default values", () => {
     expect(deployment.spec.strategy.type).toBe("RollingUpdate");
   });
 
-  test("the ClusterRole grants exactly the verbs the agent needs, bound to its service account", () => {
+  test("the ClusterRole grants exactly the verbs the agent needs, bound to its service account; no Secrets", () => {
     const role = find(objects, "ClusterRole") as K8sObject & { rules: Rule[] };
-    expectGrants(role.rules, [...meshRules, ...secretRules, ...podRules]);
+    expectGrants(role.rules, [...meshRules, ...podRules]);
+    expectNoGrants(role.rules, [...secretRules, ...unusedRules]);
     // Nothing broader than asked for.
     for (const rule of role.rules) {
       expect(rule.verbs).not.toContain("*");
@@ -343,6 +357,17 @@ describe("helm template with the default values", () => {
     const binding = find(objects, "ClusterRoleBinding") as K8sObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
     expect(binding.roleRef).toMatchObject({ kind: "ClusterRole", name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: fullname, namespace: releaseNamespace }]);
+  });
+
+  test("Secrets: a Role in istio-system and in the release namespace (staged keys next to the IssuedCertificates), bound to its service account", () => {
+    for (const ns of ["istio-system", releaseNamespace]) {
+      const role = find(objects, "Role", fullname, ns) as K8sObject & { rules: Rule[] };
+      expect(role.rules.flatMap((r) => r.resources).sort()).toEqual(["issuedcertificates", "secrets"]);
+      expectGrants(role.rules, [...secretRules, collisionCheck]);
+      const binding = find(objects, "RoleBinding", fullname, ns) as K8sObject & { roleRef: { kind: string; name: string }; subjects: unknown[] };
+      expect(binding.roleRef).toMatchObject({ kind: "Role", name: fullname });
+      expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: fullname, namespace: releaseNamespace }]);
+    }
   });
 
   test("leader election: get/create/update on leases in the release namespace only", () => {
@@ -383,6 +408,7 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
       "--log-level=warn",
       "--concurrency=8",
       "--namespace=mesh",
+      "--secret-namespaces=istio-system,mesh",
       "--leader-elect",
       `--leader-election-namespace=${releaseNamespace}`,
       `--leader-election-id=${fullname}`,
@@ -411,18 +437,29 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
     expect(deployment.spec.template.spec.tolerations).toEqual([{ key: "dedicated", operator: "Exists", effect: "NoSchedule" }]);
   });
 
-  test("mesh resources and Events move to a Role in the watched namespace; Secrets, pods and ConfigMaps stay cluster-wide", () => {
+  test("mesh resources, Events and Secrets move to a Role in the watched namespace, Secrets also to istio-system; pods and ConfigMaps stay cluster-wide", () => {
     const role = find(objects, "Role", fullname, "mesh") as K8sObject & { rules: Rule[] };
-    expectGrants(role.rules, meshRules);
-    expectNoGrants(role.rules, [...secretRules, ...podRules]);
+    expectGrants(role.rules, [...meshRules, ...secretRules]);
+    expectNoGrants(role.rules, podRules);
     const binding = find(objects, "RoleBinding", fullname, "mesh") as K8sObject & { roleRef: { kind: string; name: string }; subjects: unknown[] };
     expect(binding.roleRef).toMatchObject({ kind: "Role", name: fullname });
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: fullname, namespace: releaseNamespace }]);
-
     // The target secret (istio-system/cacerts by default) is outside the watched namespace.
+    const target = find(objects, "Role", fullname, "istio-system") as K8sObject & { rules: Rule[] };
+    expectGrants(target.rules, [...secretRules, collisionCheck]);
+    // No Secrets in the release namespace: the IssuedCertificates (and staged keys) are in mesh.
+    expect(objects.filter((o) => o.kind === "Role" && o.metadata.namespace === releaseNamespace).map((o) => o.metadata.name)).toEqual([`${fullname}-leader-election`]);
+
     const clusterRole = find(objects, "ClusterRole") as K8sObject & { rules: Rule[] };
-    expectGrants(clusterRole.rules, [...secretRules, ...podRules]);
-    expectNoGrants(clusterRole.rules, meshRules);
+    expectGrants(clusterRole.rules, podRules);
+    expectNoGrants(clusterRole.rules, [...meshRules, ...secretRules]);
+  });
+
+  test("rbac.allSecretNamespaces: Secrets cluster-wide, and the agent watches them all (no --secret-namespaces)", () => {
+    const all = render({ watchNamespace: "mesh", rbac: { allSecretNamespaces: true } });
+    expectGrants((find(all, "ClusterRole") as K8sObject & { rules: Rule[] }).rules, [...secretRules, ...podRules]);
+    expect(all.filter((o) => o.kind === "Role" && o.metadata.namespace === "istio-system")).toEqual([]);
+    expect(container(all).args.filter((a) => a.startsWith("--secret-namespaces"))).toEqual([]);
   });
 
   test("rbac.secretNamespaces and rbac.podNamespaces narrow the rest to Roles; no ClusterRole is left", () => {
@@ -431,8 +468,8 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
     const rules = (ns: string): Rule[] => (find(narrowed, "Role", fullname, ns) as K8sObject & { rules: Rule[] }).rules;
     expectGrants(rules("mesh"), [...meshRules, ...secretRules]);
     expectNoGrants(rules("mesh"), podRules);
-    expectGrants(rules("istio-system"), [...secretRules, ...podRules]);
-    expectNoGrants(rules("istio-system"), meshRules);
+    expectGrants(rules("istio-system"), [...secretRules, collisionCheck, ...podRules]);
+    expectNoGrants(rules("istio-system"), meshRules.filter(([, resource]) => resource !== "issuedcertificates"));
     expectGrants(rules("gateways"), podRules);
     expectNoGrants(rules("gateways"), [...meshRules, ...secretRules]);
     for (const ns of ["mesh", "istio-system", "gateways"]) find(narrowed, "RoleBinding", fullname, ns);
@@ -458,6 +495,7 @@ describe("the agent accepts what the chart passes", () => {
     const config = parseConfig(container(render()).args, {});
     expect(config).toMatchObject({
       namespace: undefined,
+      secretNamespaces: ["istio-system", releaseNamespace],
       kubeconfig: undefined,
       logLevel: "info",
       concurrency: 4,
@@ -487,7 +525,7 @@ describe("other value combinations", () => {
     const objects = render({ leaderElection: { enabled: false } });
     const c = container(objects);
     expect(c.args.filter((a) => a.startsWith("--leader-elect"))).toEqual([]);
-    expect(objects.filter((o) => o.kind === "Role")).toEqual([]);
+    expect(objects.filter((o) => o.kind === "Role").map((o) => o.metadata.name)).not.toContain(`${fullname}-leader-election`);
     expect(find<Deployment>(objects, "Deployment").spec.strategy.type).toBe("Recreate");
   });
 

@@ -84,34 +84,33 @@ namespace (Role), see "cert-agent.rbacPlan":
            or a Role in watchNamespace when it is set (the agent then lists and watches only there).
   secrets  the generated private key (next to its IssuedCertificate), the target secret (by default
            istio-system/cacerts, i.e. usually NOT the watched namespace) and rootCertSync's source
-           secret: cluster-wide unless rbac.secretNamespaces lists namespaces (plus watchNamespace).
+           secret: a Role in each of "cert-agent.secretNamespaces" (the agent gets the same list as
+           --secret-namespaces and watches each), cluster-wide only with rbac.allSecretNamespaces.
   pods     pods to bounce and rootCertSync's ConfigMaps in the namespaces of PodBounceDirective
            selectors (istiod, gateways, workloads): cluster-wide unless rbac.podNamespaces is set.
 The Lease for leader election is always a Role in the release namespace (role.yaml).
 ---------------------------------------------------------------------------------------------- */}}
+{{- /* Each verb is one the agent calls (the README's RBAC table says which code calls it and why). */ -}}
 {{- define "cert-agent.rules.mesh" -}}
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["issuedcertificates"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["issuedcertificates/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["update"]
+- apiGroups: ["certificates.mesh.gloo.solo.io"]
+  resources: ["issuedcertificates/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["certificaterequests"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["certificates.mesh.gloo.solo.io"]
-  resources: ["certificaterequests/status"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch", "create", "update"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["podbouncedirectives"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["certificates.mesh.gloo.solo.io"]
   resources: ["podbouncedirectives/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["update"]
 - apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
@@ -119,7 +118,10 @@ The Lease for leader election is always a Role in the release namespace (role.ya
 {{- define "cert-agent.rules.secrets" -}}
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
+- apiGroups: ["certificates.mesh.gloo.solo.io"]
+  resources: ["issuedcertificates"]
+  verbs: ["get"]
 {{- end }}
 
 {{- /* What the pod bouncer needs, by --bounce-strategy: rollout restarts workloads (and evicts bare
@@ -148,6 +150,16 @@ pods), evict uses the Eviction API, delete deletes pods. */ -}}
 {{- end }}
 
 {{/*
+The namespaces where the agent reads and writes Secrets, comma-separated (its --secret-namespaces):
+rbac.secretNamespaces (the targets' namespaces) plus the namespace whose IssuedCertificates it
+watches (the staged private keys live next to them): watchNamespace, else the release namespace,
+where Gloo Mesh's management plane writes the IssuedCertificates for its agent.
+*/}}
+{{- define "cert-agent.secretNamespaces" -}}
+{{- append .Values.rbac.secretNamespaces (.Values.watchNamespace | default .Release.Namespace) | uniq | join "," }}
+{{- end }}
+
+{{/*
 Which rule sets go where, as YAML: {cluster: [set...], namespaces: {ns: [set...]}}.
 Use: $plan := include "cert-agent.rbacPlan" . | fromYaml
 */}}
@@ -160,14 +172,12 @@ Use: $plan := include "cert-agent.rbacPlan" . | fromYaml
 {{- else }}
 {{- $cluster = append $cluster "mesh" }}
 {{- end }}
-{{- if .Values.rbac.secretNamespaces }}
-{{- $targets := .Values.rbac.secretNamespaces }}
-{{- if $watch }}{{ $targets = append $targets $watch }}{{ end }}
-{{- range $ns := uniq $targets }}
+{{- if .Values.rbac.allSecretNamespaces }}
+{{- $cluster = append $cluster "secrets" }}
+{{- else }}
+{{- range $ns := include "cert-agent.secretNamespaces" . | splitList "," }}
 {{- $_ := set $namespaces $ns (append (get $namespaces $ns | default list) "secrets") }}
 {{- end }}
-{{- else }}
-{{- $cluster = append $cluster "secrets" }}
 {{- end }}
 {{- if .Values.rbac.podNamespaces }}
 {{- range $ns := uniq .Values.rbac.podNamespaces }}
