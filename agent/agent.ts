@@ -93,7 +93,7 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
     metrics,
   });
   registerPodBounceController(manager, config.namespace, {
-    ...bouncer, issuedCertificates, secrets, clock, log, events, strategy: config.bounceStrategy, pollMs: 10_000,
+    ...bouncer, issuedCertificates, secrets, clock, log, events, strategy: config.bounceStrategy, pollMs: 10_000, podNamespaces: config.podNamespaces,
   });
   // The informers the controllers registered above (the manager shares one per path and selector).
   const certificates = manager.source<IssuedCertificate & KubernetesObject>({

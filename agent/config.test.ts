@@ -6,6 +6,7 @@ describe("parseConfig", () => {
       kubeconfig: undefined,
       namespace: undefined,
       secretNamespaces: undefined,
+      podNamespaces: undefined,
       logLevel: "info",
       concurrency: 4,
       metricsBindAddress: "127.0.0.1:8080",
@@ -127,6 +128,8 @@ describe("parseConfig", () => {
     [["--namespace", `a${"b".repeat(61)}c`], {}, { namespace: `a${"b".repeat(61)}c` }],
     [["--secret-namespaces", "istio-system, mesh,istio-system,"], {}, { secretNamespaces: ["istio-system", "mesh"] }],
     [["--secret-namespaces", " , "], {}, { secretNamespaces: undefined }],
+    [["--pod-namespaces", "istio-system,gateways"], {}, { podNamespaces: ["istio-system", "gateways"] }],
+    [[], { CERT_AGENT_POD_NAMESPACES: "istio-system" }, { podNamespaces: ["istio-system"] }],
     [["--namespace", "mesh"], { CERT_AGENT_SECRET_NAMESPACES: "istio-system,mesh" }, { namespace: "mesh", secretNamespaces: ["istio-system", "mesh"] }],
   ])("accepts %j %j", (argv, env, expected) => {
     expect(parseConfig(argv, env)).toMatchObject(expected);
@@ -144,6 +147,7 @@ describe("parseConfig", () => {
     [["--namespace", "x.ns"], '--namespace: "x.ns" is not a valid namespace name'],
     [["--namespace", "a".repeat(64)], `--namespace: "${"a".repeat(64)}" is not a valid namespace name`],
     [["--secret-namespaces", "istio-system,Mesh"], '--secret-namespaces: "Mesh" is not a valid namespace name'],
+    [["--pod-namespaces", "gateways,-x"], '--pod-namespaces: "-x" is not a valid namespace name'],
     [["--namespace", "mesh", "--secret-namespaces", "istio-system"],
       "--secret-namespaces (istio-system) must include --namespace (mesh): the staged private keys live there"],
   ])("refuses %j", (argv, message) => {

@@ -18,6 +18,9 @@ export interface Config {
    * cluster-wide watch, which needs a ClusterRole on Secrets).
    */
   secretNamespaces?: readonly string[];
+  /** The only namespaces whose pods the bouncer watches and restarts (and whose ConfigMaps rootCertSync
+   * reads), one watch each; undefined = every namespace. */
+  podNamespaces?: readonly string[];
   logLevel: LogLevel;
   concurrency: number;
   metricsBindAddress: string;
@@ -59,6 +62,7 @@ export const OPTIONS: Option[] = [
   { flag: "kubeconfig", env: "KUBECONFIG", type: "string", help: "kubeconfig file, must exist (without it: the KUBECONFIG list merged as kubectl does, then in-cluster, then ~/.kube/config)" },
   { flag: "namespace", env: "CERT_AGENT_NAMESPACE", type: "string", help: "watch only this namespace (default: all)" },
   { flag: "secret-namespaces", env: "CERT_AGENT_SECRET_NAMESPACES", type: "string", help: "comma-separated namespaces where Secrets are read and written (staged keys, targets); must include --namespace (default: all)" },
+  { flag: "pod-namespaces", env: "CERT_AGENT_POD_NAMESPACES", type: "string", help: "comma-separated namespaces whose pods PodBounceDirectives may restart (and rootCertSync ConfigMaps are read) (default: all)" },
   { flag: "log-level", env: "CERT_AGENT_LOG_LEVEL", type: "string", help: "error|warn|info|debug", default: "info" },
   { flag: "concurrency", env: "CERT_AGENT_CONCURRENCY", type: "string", help: "IssuedCertificates reconciled in parallel (1-64)", default: "4" },
   { flag: "metrics-bind-address", env: "CERT_AGENT_METRICS_BIND_ADDRESS", type: "string", help: "host:port for /metrics, 0 disables", default: "127.0.0.1:8080" },
@@ -160,6 +164,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     kubeconfig: raw("kubeconfig"),
     namespace: raw("namespace"),
     secretNamespaces: namespaceList(raw("secret-namespaces")),
+    podNamespaces: namespaceList(raw("pod-namespaces")),
     logLevel: logLevel as LogLevel,
     concurrency,
     metricsBindAddress: bind("metrics-bind-address"),
@@ -188,8 +193,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
   if (config.namespace !== undefined && !NAMESPACE.test(config.namespace)) {
     throw new ConfigError(`--namespace: "${config.namespace}" is not a valid namespace name`);
   }
-  const bad = config.secretNamespaces?.find((ns) => !NAMESPACE.test(ns));
-  if (bad !== undefined) throw new ConfigError(`--secret-namespaces: "${bad}" is not a valid namespace name`);
+  for (const flag of ["secret-namespaces", "pod-namespaces"] as const) {
+    const bad = namespaceList(raw(flag))?.find((ns) => !NAMESPACE.test(ns));
+    if (bad !== undefined) throw new ConfigError(`--${flag}: "${bad}" is not a valid namespace name`);
+  }
   if (config.secretNamespaces && config.namespace && !config.secretNamespaces.includes(config.namespace)) {
     throw new ConfigError(`--secret-namespaces (${config.secretNamespaces.join(",")}) must include --namespace (${config.namespace}): the staged private keys live there`);
   }

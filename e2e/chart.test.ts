@@ -473,6 +473,8 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
     expectGrants(rules("gateways"), podRules);
     expectNoGrants(rules("gateways"), [...meshRules, ...secretRules]);
     for (const ns of ["mesh", "istio-system", "gateways"]) find(narrowed, "RoleBinding", fullname, ns);
+    // The agent watches exactly those namespaces (a cluster-wide watch would be refused).
+    expect(parseConfig(container(narrowed).args, {})).toMatchObject({ secretNamespaces: ["istio-system", "mesh"], podNamespaces: ["istio-system", "gateways"] });
   });
 
   test.each([

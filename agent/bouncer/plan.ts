@@ -45,6 +45,8 @@ export interface SelectorView {
   rootSync?: RootSync;
   /** Workloads of the matching and recorded pods (rollout strategy). */
   owners: OwnerView[];
+  /** Why the selector's namespace cannot be bounced at all (not one of --pod-namespaces); nothing was read there. */
+  refused?: string;
 }
 
 export type BounceStep =
@@ -59,6 +61,7 @@ export type BounceStep =
 export function planBounce(selectors: SelectorView[], strategy: Strategy): BounceStep {
   for (const [index, view] of selectors.entries()) {
     const where = describeSelector(view.selector);
+    if (view.refused !== undefined) return { step: "error", index, message: `${where}: ${view.refused}` };
     if (view.bounced === undefined) {
       if (view.rootSync?.state === "error") return { step: "error", index, message: `${where}: ${view.rootSync.message}` };
       if (view.rootSync?.state === "waiting") return { step: "wait", index, message: `${where}: ${view.rootSync.message}` };

@@ -2,7 +2,8 @@
 //   for      PodBounceDirectives (one namespace with --namespace, else all)
 //   watches  Pods (mapped to the directives whose selectors match them: replacements becoming Ready,
 //            rollouts progressing) and ConfigMaps (mapped to the directives whose rootCertSync names
-//            them: istiod publishing the new root)
+//            them: istiod publishing the new root): one informer each per namespace of
+//            --pod-namespaces (a Role in each is all the agent needs), else one for all namespaces
 import { CoreV1Api, KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../../shared/api/types";
 import { Manager } from "../../shared/controller/manager";
@@ -71,18 +72,18 @@ export function registerPodBounceController(
     reconciler: new PodBouncerReconciler(o),
     concurrency: 2,
     for: directivesSource,
-    watches: [
+    watches: (o.podNamespaces ?? [undefined]).flatMap((ns) => [
       {
-        source: { name: "pods", path: o.pods.watchPath(), list: () => o.pods.list() as never },
-        map: (pod) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
+        source: { name: ns ? `pods/${ns}` : "pods", path: o.pods.watchPath(ns), list: () => o.pods.list(ns) as never },
+        map: (pod: KubernetesObject) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
           (s.namespace ?? d.metadata.namespace) === pod.metadata?.namespace &&
           Object.entries(s.labels ?? {}).every(([k, v]) => pod.metadata?.labels?.[k] === v))),
       },
       {
-        source: { name: "configmaps", path: o.configMaps.watchPath(), list: () => o.configMaps.list() as never },
-        map: (map) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
+        source: { name: ns ? `configmaps/${ns}` : "configmaps", path: o.configMaps.watchPath(ns), list: () => o.configMaps.list(ns) as never },
+        map: (map: KubernetesObject) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
           s.rootCertSync?.configMapRef?.name === map.metadata?.name && s.rootCertSync?.configMapRef?.namespace === map.metadata?.namespace)),
       },
-    ],
+    ]),
   });
 }

@@ -270,6 +270,24 @@ describe("PodBouncerReconciler", () => {
     expect(env.events.events).toHaveLength(1);
   });
 
+  it("--pod-namespaces: a selector outside them is a progress error saying so; the groups before it are restarted, nothing is read or restarted there", async () => {
+    const env = new BouncerEnv({ selectors: [ISTIOD, WORKLOAD], podNamespaces: ["istio-system"] });
+    const listed: string[] = [];
+    const list = env.pods.list.bind(env.pods);
+    env.pods.list = (ns?: string, labels?: string) => {
+      listed.push(ns ?? "(all)");
+      return list(ns, labels);
+    };
+    await env.requestBounce(1);
+    await env.runCycle();
+    const message = "pods in apps with app=web: namespace apps is not one of --pod-namespaces, where this agent may restart pods; add it (chart: rbac.podNamespaces)";
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#1", outcome: "error", message });
+    expect(env.restarted().every((r) => r.startsWith("istio-system/"))).toBe(true);
+    expect(env.restarted().length).toBeGreaterThan(0);
+    expect(listed).not.toContain("apps");
+    expect(env.eventLog().at(-1)).toEqual(["Warning", "BounceFailed", message]);
+  });
+
   it("rootCertSync compares the ConfigMap with the decoded secret key, exactly", async () => {
     const env = new BouncerEnv({ selectors: [GATEWAY], publishedRoot: null });
     await env.requestBounce(1);

@@ -61,6 +61,8 @@ export interface PodBouncerOptions {
   events: EventRecorder;
   /** How often a waiting bounce looks again without an event. */
   pollMs: number;
+  /** --pod-namespaces: the only namespaces whose pods (and rootCertSync ConfigMaps) are watched and restarted; undefined = all. */
+  podNamespaces?: readonly string[];
 }
 
 const ROLLOUT_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
@@ -102,6 +104,11 @@ export class PodBouncerReconciler implements Reconciler {
     const views: SelectorView[] = [];
     for (const [i, selector] of (directive.spec?.podsToBounce ?? []).entries()) {
       const ns = selector.namespace ?? directive.metadata.namespace!;
+      if (this.d.podNamespaces && !this.d.podNamespaces.includes(ns)) {
+        views.push({ selector: { ...selector, namespace: ns }, pods: [], owners: [],
+          refused: `namespace ${ns} is not one of --pod-namespaces, where this agent may restart pods; add it (chart: rbac.podNamespaces)` });
+        continue;
+      }
       const labels = Object.entries(selector.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
       const pods = (await this.d.pods.list(ns, labels || undefined)).items;
       const recorded = bounced[i]?.bouncedPods;

@@ -113,6 +113,8 @@ export interface BouncerEnvOptions {
   targetData?: Record<string, string>;
   /** What istio-ca-root-cert holds at first; undefined: no ConfigMap. Default OLD_ROOT. */
   publishedRoot?: string | null;
+  /** --pod-namespaces; default all. */
+  podNamespaces?: string[];
 }
 
 export class BouncerEnv {
@@ -137,6 +139,7 @@ export class BouncerEnv {
   readonly timeline: string[] = [];
   readonly apps: App[];
   strategy: Strategy;
+  readonly podNamespaces?: string[];
   reconciler!: PodBouncerReconciler;
   private reconciling = false;
   private podNumbers = new Map<string, number>();
@@ -146,6 +149,7 @@ export class BouncerEnv {
   constructor(o: BouncerEnvOptions = {}) {
     this.strategy = o.strategy ?? "evict";
     this.apps = o.apps ?? APPS;
+    this.podNamespaces = o.podNamespaces;
     this.api.onWrite((w) => {
       if (!this.reconciling) return;
       this.writes.push(w);
@@ -179,6 +183,7 @@ export class BouncerEnv {
       log: this.log,
       events: this.events,
       pollMs: POLL_MS,
+      podNamespaces: this.podNamespaces,
     });
   }
 

@@ -109,14 +109,23 @@ describe("readiness rules", () => {
     ["the Lease lost", { leadership: "lost", informers: [{ name: "a", synced: true }] }, ["leader-election"]],
     ["stopping", { stopping: true }, ["manager"]],
     // Readiness has no threshold: a failing but synced informer keeps serving its cache.
-    ["a synced informer that is failing now", { informers: [{ name: "a", synced: true, failingSince: at(0) }] }, []],
+    ["a synced informer that is failing now", { informers: [{ name: "a", synced: true, failingSince: at(0), lastError: "connect ECONNREFUSED 127.0.0.1:6443" }] }, []],
+    ["a synced informer refused now (RBAC taken away): unready", { informers: [{ name: "a", synced: true, failingSince: at(0), lastError: "403: secrets is forbidden" }] }, ["informer:a"]],
+    ["a synced informer that was refused once, working again", { informers: [{ name: "a", synced: true, lastError: "403: secrets is forbidden" }] }, []],
   ])("%s", (_name, over, expected) => {
     expect(readinessFailures(facts(over)).map((f) => f.check)).toEqual(expected);
   });
 
-  it("names the informer that has not synced", () => {
+  it("names the informer that has not synced, with the error that keeps it from syncing", () => {
     expect(readinessFailures(facts({ informers: [{ name: "secrets", synced: false }] }))).toEqual([
       { check: "informer:secrets", detail: "informer secrets has not synced" },
+    ]);
+    const refused = "403: secrets is forbidden: User \"system:serviceaccount:a:b\" cannot list resource \"secrets\" at the cluster scope";
+    expect(readinessFailures(facts({ informers: [{ name: "secrets", synced: false, failingSince: at(0), lastError: refused }] }))).toEqual([
+      { check: "informer:secrets", detail: `informer secrets has not synced: ${refused}` },
+    ]);
+    expect(readinessFailures(facts({ informers: [{ name: "secrets", synced: true, failingSince: at(0), lastError: refused }] }))).toEqual([
+      { check: "informer:secrets", detail: `informer secrets is refused: ${refused}` },
     ]);
   });
 });

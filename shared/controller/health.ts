@@ -103,7 +103,15 @@ export function readinessFailures(f: HealthFacts): Failure[] {
   if (f.leadership === "lost") failures.push({ check: "leader-election", detail: "the Lease was lost" });
   // A standby replica (not working) has started no informer: it is ready, it only waits for the Lease.
   if (f.working) {
-    for (const i of f.informers) if (!i.synced) failures.push({ check: `informer:${i.name}`, detail: `informer ${i.name} has not synced` });
+    for (const i of f.informers) {
+      const failing = i.failingSince && i.lastError ? `: ${i.lastError}` : "";
+      if (!i.synced) failures.push({ check: `informer:${i.name}`, detail: `informer ${i.name} has not synced${failing}` });
+      // RBAC taken away does not heal by waiting: unready at once (with the reason), while the cache
+      // is still served. Other errors (the API server away) keep readiness: the stall rule handles them.
+      else if (failing && FORBIDDEN.test(i.lastError!)) failures.push({ check: `informer:${i.name}`, detail: `informer ${i.name} is refused${failing}` });
+    }
   }
   return failures;
 }
+
+const FORBIDDEN = /^403\b|\bforbidden\b/i;

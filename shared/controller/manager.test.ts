@@ -638,7 +638,7 @@ describe("Manager: /healthz, /statusz and the ready and leader gauges, on a fake
       healthy: false,
       healthFailures: [{ check: "informer:issuedcertificates", detail: expect.stringContaining("last error: Forbidden") }],
       ready: false,
-      readyFailures: [{ check: "informer:issuedcertificates", detail: "informer issuedcertificates has not synced" }],
+      readyFailures: [{ check: "informer:issuedcertificates", detail: "informer issuedcertificates has not synced: Forbidden" }],
       informers: [{ name: "issuedcertificates", synced: false, failingSince: "2026-01-01T00:00:00.000Z", lastError: "Forbidden", restarts: 3 }],
     });
   });
