@@ -1,6 +1,6 @@
 // What the end-to-end tests and the demo share: a namespace with a root CA and signing secret, the
 // reference issuer, the agent (in-process or as a real process), and waiting for states.
-import { CoreV1Api, KubeConfig, V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, V1Secret, Watch } from "@kubernetes/client-node";
 import { ChildProcess, spawn } from "node:child_process";
 import { get } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { execFileSync } from "node:child_process";
-import { issuedCertificate, IssuedCertificateOptions } from "../shared/api/builders";
+import { decodeBytes, encodeBytes, issuedCertificate, IssuedCertificateOptions } from "../shared/api/builders";
 import { CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState } from "../shared/api/types";
 import { createLogger } from "../shared/controller/logger";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
@@ -17,7 +17,7 @@ import { AgentOverrides, RunningAgent, startAgent } from "../agent/agent";
 import { assertSharedControlPlaneRunning } from "./controlplane/shared-failure";
 import { parseConfig } from "../agent/config";
 import { IssuerOptions, ReferenceIssuer } from "./issuer/issuer";
-import { createRootCa } from "./issuer/sign";
+import { createRootCa, Misbehaviour, signIntermediate } from "./issuer/sign";
 import { KeySpec } from "../shared/pki";
 
 /** Works from the TypeScript sources (ts-jest) and from the compiled dist/e2e alike. */
@@ -190,4 +190,130 @@ export function fetchText(port: number, path: string): Promise<{ status: number;
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
     }).on("error", reject);
   });
+}
+
+/**
+ * Everything the agent publishes about a namespace, by where it is (for findKeyMaterial in
+ * e2e/key-hygiene.ts): its log, every Event's message, every IssuedCertificate's status and every
+ * CertificateRequest as JSON.
+ */
+export async function publishedTexts(c: Clients, namespace: string, log: string): Promise<Record<string, string>> {
+  const texts: Record<string, string> = { "agent log": log };
+  for (const e of (await c.core.listNamespacedEvent({ namespace })).items) texts[`Event ${e.metadata?.name}`] = e.message ?? "";
+  for (const ic of (await c.issued.list(namespace)).items) texts[`IssuedCertificate ${ic.metadata.name} status`] = JSON.stringify(ic.status ?? {});
+  for (const cr of (await c.requests.list(namespace)).items) texts[`CertificateRequest ${cr.metadata.name}`] = JSON.stringify(cr);
+  return texts;
+}
+
+/**
+ * Answers the CertificateRequest `namespace/name` as the reference issuer would (its current
+ * generation, FINISHED, signed by `root` for the IssuedCertificate's hosts and ttlDays, wrongly on
+ * purpose with `misbehave`), with `status` overriding any field: for tests that play the issuer
+ * themselves (twice, late, for an old generation, with hostile payloads). Returns the PEM it signed.
+ */
+export async function answerRequest(c: Clients, namespace: string, name: string, root: RootCa,
+  o: { misbehave?: Misbehaviour; status?: Partial<NonNullable<CertificateRequest["status"]>> } = {}): Promise<string> {
+  const cr = (await c.requests.get(namespace, name))!;
+  const ic = (await c.issued.get(namespace, name))!;
+  const pem = await signIntermediate({
+    csrPem: decodeBytes(cr.spec?.certificateSigningRequest) ?? "",
+    hosts: ic.spec?.hosts ?? [],
+    ttlDays: ic.spec?.certOptions?.ttlDays ?? 0,
+    root,
+    misbehave: o.misbehave,
+  });
+  await c.requests.replaceStatus({ ...cr, status: {
+    observedGeneration: cr.metadata.generation ?? 0,
+    state: "FINISHED",
+    // As the reference issuer: an empty answer is an absent field (proto3 JSON, and format: byte refuses "").
+    ...(pem ? { signedCertificate: encodeBytes(pem) } : {}),
+    signingRootCa: encodeBytes(root.certPem),
+    ...o.status,
+  } });
+  return pem;
+}
+
+export interface IssuerProcess {
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The reference issuer as a real process (dist/e2e/issuer/main.js; requires `npm run build`). */
+export function spawnIssuer(kubeconfigPath: string, args: string[]): IssuerProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "e2e", "issuer", "main.js"), "--kubeconfig", kubeconfigPath, ...args],
+    { stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: string[] = [];
+  child.stdout!.on("data", (d: Buffer) => chunks.push(d.toString()));
+  child.stderr!.on("data", (d: Buffer) => chunks.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    output: () => chunks.join(""),
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/**
+ * Calls onSecret with every version of every Secret of a namespace that a watch sees, from the
+ * watch's start, until stop(). Unlike a bare Watch it starts again when its connection ends (client-node
+ * ends a watch after 30 s without events, and at any API-server restart), from the last version seen,
+ * or from scratch once that has expired (410). Resolves once the first watch is open.
+ */
+export async function watchSecrets(kc: KubeConfig, namespace: string, onSecret: (type: string, secret: V1Secret) => void): Promise<{ stop(): void }> {
+  let stopped = false;
+  let resourceVersion: string | undefined;
+  let current: AbortController | undefined;
+  const reopen = () => {
+    if (!stopped) setTimeout(() => void open(), 200);
+  };
+  const open = async (): Promise<void> => {
+    try {
+      current = await new Watch(kc).watch(`/api/v1/namespaces/${namespace}/secrets`, resourceVersion ? { resourceVersion } : {},
+        (type: string, secret: V1Secret & { code?: number }) => {
+          if (type === "ERROR") {
+            if (secret.code === 410) resourceVersion = undefined;
+            return;
+          }
+          resourceVersion = secret.metadata?.resourceVersion ?? resourceVersion;
+          onSecret(type, secret);
+        },
+        reopen);
+    } catch {
+      reopen();
+    }
+  };
+  await open();
+  return { stop: () => { stopped = true; current?.abort(); } };
+}
+
+/**
+ * Every version of every Secret of a namespace (watchSecrets), to count the writes of a target. It also
+ * hands each to `keys` (a KeyRecorder from key-hygiene.ts: its own watch ends for good after 30 s without
+ * events or at an API-server restart; this one starts again).
+ */
+export class SecretVersions {
+  private readonly seen: { name: string; data: Record<string, string> }[] = [];
+  private watch?: { stop(): void };
+  constructor(private readonly kc: KubeConfig, private readonly namespace: string, private readonly keys?: { add(secret: V1Secret): void }) {}
+  async start(): Promise<void> {
+    this.watch = await watchSecrets(this.kc, this.namespace, (type, s) => {
+      this.keys?.add(s);
+      if (type === "ADDED" || type === "MODIFIED") this.seen.push({ name: s.metadata!.name!, data: s.data ?? {} });
+    });
+  }
+  stop(): void {
+    this.watch?.stop();
+  }
+  /** The distinct contents the Secret was written with, in order. */
+  contents(name: string): Record<string, string>[] {
+    const out: Record<string, string>[] = [];
+    for (const v of this.seen.filter((s) => s.name === name)) {
+      if (out.length === 0 || JSON.stringify(out[out.length - 1]) !== JSON.stringify(v.data)) out.push(v.data);
+    }
+    return out;
+  }
 }

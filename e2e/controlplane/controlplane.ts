@@ -131,6 +131,11 @@ export interface ControlPlane {
   stop(): Promise<void>;
   /** Stops only kube-apiserver; etcd keeps the data. */
   stopApiServer(): Promise<void>;
+  /** Freezes kube-apiserver with SIGSTOP: its port still accepts connections, but nothing is answered
+   * (a hung server, not a gone one). resumeApiServer() (SIGCONT) thaws it; stop() and stopApiServer()
+   * thaw it first. */
+  pauseApiServer(): void;
+  resumeApiServer(): void;
   /** Starts kube-apiserver again on the same port with the same certs and etcd; resolves once ready,
    * rejects with `failure` as soon as any component has exited on its own. */
   startApiServer(): Promise<void>;
@@ -424,7 +429,24 @@ class LocalControlPlane implements ControlPlane {
   }
 
   async stopApiServer(): Promise<void> {
+    this.resumeApiServer(); // a frozen process would only take SIGTERM once thawed
     await this.apiServer?.stop();
+  }
+
+  private paused = false;
+
+  pauseApiServer(): void {
+    const pid = this.apiServer?.pid;
+    if (pid === undefined) throw new Error("kube-apiserver is not running");
+    process.kill(pid, "SIGSTOP");
+    this.paused = true;
+  }
+
+  resumeApiServer(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const pid = this.apiServer?.pid;
+    if (pid !== undefined) process.kill(pid, "SIGCONT");
   }
 
   async startApiServer(): Promise<void> {
@@ -480,6 +502,7 @@ class LocalControlPlane implements ControlPlane {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.resumeApiServer(); // a frozen API server would hold up everyone's shutdown
       // Reverse start order: nothing should see its dependency vanish while it is still working.
       await this.nodes?.stop();
       await this.controllerManager?.stop();

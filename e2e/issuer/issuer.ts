@@ -32,6 +32,12 @@ export interface IssuerOptions {
    * with now + offset, the way an issuer on another machine with a skewed clock would.
    */
   clockOffsetMs?: number;
+  /**
+   * A slow issuer: each request generation is answered only this long (by `clock`) after it was marked
+   * PENDING, as a management plane waiting for a human approval would. Counted in memory from this
+   * process's first look, and checked at least every second, so a clock moved forward is seen soon.
+   */
+  answerDelayMs?: number;
 }
 
 export class ReferenceIssuer implements Reconciler {
@@ -42,6 +48,8 @@ export class ReferenceIssuer implements Reconciler {
   private readonly manager: Manager;
   /** Requests answered, for tests and the demo. */
   readonly signed = { count: 0 };
+  /** "namespace/name#generation" -> when this process first saw it PENDING (ms), for answerDelayMs. */
+  private readonly pendingSince = new Map<string, number>();
 
   constructor(private readonly o: IssuerOptions) {
     this.requests = new CustomResourceClient(o.kc, CERTIFICATE_REQUEST);
@@ -81,6 +89,13 @@ export class ReferenceIssuer implements Reconciler {
       return this.writeStatus(cr, { observedGeneration: generation, state: "PENDING" });
     }
     if (cr.status.state === "FINISHED" && cr.status.signedCertificate) return;
+    if (this.o.answerDelayMs && cr.status.state === "PENDING") {
+      const id = `${key}#${generation}`;
+      const now = this.clock.now().getTime();
+      if (!this.pendingSince.has(id)) this.pendingSince.set(id, now);
+      const left = this.pendingSince.get(id)! + this.o.answerDelayMs - now;
+      if (left > 0) return requeueAfter(Math.min(left, 1000));
+    }
 
     const ic = await this.issued.get(namespace, name);
     if (!ic) return this.failed(cr, "failed to find issued certificate matching certificate request");

@@ -17,8 +17,8 @@ describe("reference issuer executable", () => {
     const result = run([flag]);
     expect(result.status).toBe(0);
     expect(result.stderr).toBe("");
-    expect(result.stdout).toMatch(/^usage: npm run issuer -- \[--kubeconfig FILE\] \[--namespace NS\] \[--misbehave MODE\]\n/);
-    for (const flagName of ["--kubeconfig", "--namespace", "--misbehave", "--help"]) expect(result.stdout).toContain(flagName);
+    expect(result.stdout).toMatch(/^usage: npm run issuer -- \[--kubeconfig FILE\] \[--namespace NS\] \[--misbehave MODE\] \[--answer-delay DURATION\]\n/);
+    for (const flagName of ["--kubeconfig", "--namespace", "--misbehave", "--answer-delay", "--help"]) expect(result.stdout).toContain(flagName);
     for (const mode of MISBEHAVIOURS) expect(result.stdout).toContain(mode);
     expect(result.stdout).toContain(MISBEHAVE_ANNOTATION);
     expect(result.stdout).toContain(FAIL_ANNOTATION);
@@ -28,6 +28,7 @@ describe("reference issuer executable", () => {
     [["--no-such-flag"], "issuer: Unknown option '--no-such-flag'"],
     [["--misbehave", "rude"], "issuer: --misbehave must be one of none, wrong-key,"],
     [["extra"], "issuer: Unexpected argument 'extra'"],
+    [["--answer-delay", "soon"], "issuer: --answer-delay: invalid duration \"soon\""],
   ])("exits 2 with one line for %p", (args, line) => {
     const result = run(args);
     expect(result.status).toBe(2);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The reference issuer as a process: npm run issuer -- [--kubeconfig F] [--namespace NS] [--misbehave MODE]
+// The reference issuer as a process: npm run issuer -- [--kubeconfig F] [--namespace NS] [--misbehave MODE] [--answer-delay D]
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
+import { parseDuration } from "../../shared/controller/backoff";
 import { createLogger } from "../../shared/controller/logger";
 import { FAIL_ANNOTATION, MISBEHAVE_ANNOTATION, ReferenceIssuer } from "./issuer";
 import { MISBEHAVIOURS, Misbehaviour } from "./sign";
 
-const USAGE = `usage: npm run issuer -- [--kubeconfig FILE] [--namespace NS] [--misbehave MODE]
+const USAGE = `usage: npm run issuer -- [--kubeconfig FILE] [--namespace NS] [--misbehave MODE] [--answer-delay DURATION]
 
 The reference issuer (the management-plane side, as Gloo Mesh's): signs each CertificateRequest with
 the CA in its IssuedCertificate's signing secret and runs until SIGTERM/SIGINT. For tests and the demo.
@@ -14,6 +15,7 @@ the CA in its IssuedCertificate's signing secret and runs until SIGTERM/SIGINT. 
   --kubeconfig FILE   the cluster to work on (default: KUBECONFIG, then ~/.kube/config, then in-cluster)
   --namespace NS      watch one namespace (default all)
   --misbehave MODE    answer every request wrongly on purpose: ${MISBEHAVIOURS.join(", ")} (default none)
+  --answer-delay D    a slow issuer: answer each request only D (e.g. 90s, 10m, 1h) after marking it PENDING (default 0)
   -h, --help          this text
 
 Per IssuedCertificate, the annotation ${MISBEHAVE_ANNOTATION}: MODE does the same, and
@@ -25,6 +27,7 @@ interface IssuerArgs {
   kubeconfig?: string;
   namespace?: string;
   misbehave: Misbehaviour;
+  answerDelayMs: number;
 }
 
 function parseIssuerArgs(argv: string[]): IssuerArgs | "help" {
@@ -38,6 +41,7 @@ function parseIssuerArgs(argv: string[]): IssuerArgs | "help" {
         kubeconfig: { type: "string" },
         namespace: { type: "string" },
         misbehave: { type: "string" },
+        "answer-delay": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -48,7 +52,13 @@ function parseIssuerArgs(argv: string[]): IssuerArgs | "help" {
   if (values.help) return "help";
   const misbehave = (values.misbehave ?? "none") as Misbehaviour;
   if (!MISBEHAVIOURS.includes(misbehave)) throw new UsageError(`--misbehave must be one of ${MISBEHAVIOURS.join(", ")}`);
-  return { kubeconfig: values.kubeconfig, namespace: values.namespace, misbehave };
+  let answerDelayMs: number;
+  try {
+    answerDelayMs = parseDuration(values["answer-delay"] ?? "0");
+  } catch (err) {
+    throw new UsageError(`--answer-delay: ${(err as Error).message}`);
+  }
+  return { kubeconfig: values.kubeconfig, namespace: values.namespace, misbehave, answerDelayMs };
 }
 
 async function main(): Promise<number> {
@@ -64,14 +74,14 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { kubeconfig, namespace, misbehave } = args;
+  const { kubeconfig, namespace, misbehave, answerDelayMs } = args;
   const kc = new KubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   const log = createLogger("info");
-  const issuer = new ReferenceIssuer({ kc, log, namespace, misbehave });
+  const issuer = new ReferenceIssuer({ kc, log, namespace, misbehave, answerDelayMs });
   await issuer.start();
-  log.info("reference issuer started", { namespace: namespace ?? "(all)", misbehave });
+  log.info("reference issuer started", { namespace: namespace ?? "(all)", misbehave, answerDelayMs });
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
