@@ -699,10 +699,22 @@ describe("IssuedCertificateReconciler: metrics", () => {
 
 describe("IssuedCertificateReconciler: objects that are not ours to process", () => {
   it("an IssuedCertificate without issuedCertificateSecret is skipped: no write, no Event, no requeue (Gloo Mesh skips it too)", async () => {
-    const e = env({ issuedCertificate: { target: { name: "", namespace: "" } } });
+    const e = env();
+    const ic = e.api.peek<IssuedCertificate>("IssuedCertificate", NS, NAME)!;
+    delete ic.spec!.issuedCertificateSecret;
+    e.api.seed("IssuedCertificate", ic);
     expect(await writesOf(e, async () => expect(await e.reconcile()).toBeUndefined())).toEqual([]);
     expect(e.events.events).toEqual([]);
     expect(e.ic()!.status).toBeUndefined();
+  });
+
+  it("one whose issuedCertificateSecret names nothing (an empty name) is not skipped in silence: FAILED InvalidSpec with a Warning, no key", async () => {
+    const e = env({ issuedCertificate: { target: { name: "", namespace: "" } } });
+    await e.reconcile(); // PENDING
+    await e.reconcile();
+    expect(e.ic()!.status).toMatchObject({ state: "FAILED", error: expect.stringMatching(/^invalid spec: spec.issuedCertificateSecret \(name "", namespace ""\) needs a valid name and namespace/) });
+    expect(e.eventReasons()).toEqual([["Normal", Reason.SpecChanged], ["Warning", Reason.InvalidSpec]]);
+    expect(e.api.peek<Secret>("Secret", NS, NAME)).toBeUndefined();
   });
 });
 

@@ -84,7 +84,12 @@ export function readIntent(ic: IssuedCertificate): CertificateIntent {
   };
 }
 
-/** Objects without a target secret are not ours to process (Gloo Mesh skips them too). */
+/**
+ * Objects without a target secret reference are not ours to process (Gloo Mesh skips them too). A
+ * reference that is there but names nothing (an empty name) is processed, so that readIntent refuses
+ * it with a reason in status, an Event and the log instead of ignoring it in silence.
+ */
 export function hasTarget(ic: IssuedCertificate): boolean {
-  return Boolean(ic.spec?.issuedCertificateSecret?.name);
+  const ref = ic.spec?.issuedCertificateSecret;
+  return typeof ref === "object" && ref !== null;
 }
