@@ -26,7 +26,7 @@ import {
 } from "./constants";
 import { issuedCertificate, podBounceDirective } from "../shared/api/builders";
 import { jitterShare } from "./renewal";
-import type { IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
+import type { IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../shared/api/types";
 import { Fault, FakeApiError, WriteRecord } from "../shared/kube/fake";
 import { API_FAILURES_BEFORE_FAILED } from "./api-failures";
 import type { Secret } from "../shared/kube/secrets";

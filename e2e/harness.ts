@@ -292,8 +292,7 @@ export async function watchSecrets(kc: KubeConfig, namespace: string, onSecret: 
 
 /**
  * Every version of every Secret of a namespace (watchSecrets), to count the writes of a target. It also
- * hands each to `keys` (a KeyRecorder from key-hygiene.ts: its own watch ends for good after 30 s without
- * events or at an API-server restart; this one starts again).
+ * hands each to `keys` (a KeyRecorder from key-hygiene.ts), so one watch serves both.
  */
 export class SecretVersions {
   private readonly seen: { name: string; data: Record<string, string> }[] = [];

@@ -2,7 +2,8 @@
 // keys and targets, through a Secret watch, so keys of issuances that were later replaced or killed
 // count too), then prove that none of it, whole or in fragments, appears in the texts we publish:
 // logs, Events, statuses, CertificateRequests and error messages.
-import { KubeConfig, V1Secret, Watch } from "@kubernetes/client-node";
+import { KubeConfig, V1Secret } from "@kubernetes/client-node";
+import { watchSecrets } from "./harness";
 import { importPrivateKeyPem } from "../shared/pki";
 import { exportSpki } from "../shared/pki/spki";
 
@@ -12,19 +13,18 @@ export const FRAGMENT_CHARS = 24;
 export class KeyRecorder {
   /** Every private key PEM seen, deduplicated. */
   readonly keys = new Set<string>();
-  private abort?: AbortController;
+  private watch?: { stop(): void };
 
   constructor(private readonly kc: KubeConfig, private readonly namespace: string) {}
 
-  /** Starts watching the namespace's Secrets; resolves once the watch is open. */
+  /** Starts watching the namespace's Secrets (a watch that reconnects: runs last minutes and see
+   * API-server restarts); resolves once the watch is open. */
   async start(): Promise<void> {
-    this.abort = await new Watch(this.kc).watch(`/api/v1/namespaces/${this.namespace}/secrets`, {},
-      (_type: string, secret: V1Secret) => this.add(secret),
-      () => undefined);
+    this.watch = await watchSecrets(this.kc, this.namespace, (_type, secret) => this.add(secret));
   }
 
   stop(): void {
-    this.abort?.abort();
+    this.watch?.stop();
   }
 
   /** Records the private keys in a Secret (also usable with a final list, for keys still present). */
