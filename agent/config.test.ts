@@ -4,6 +4,7 @@ describe("parseConfig", () => {
   it("has defaults that need no flags", () => {
     expect(parseConfig([], {})).toEqual({
       kubeconfig: undefined,
+      serviceAccountDir: "/var/run/secrets/kubernetes.io/serviceaccount",
       namespace: undefined,
       secretNamespaces: undefined,
       podNamespaces: undefined,

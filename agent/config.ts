@@ -5,11 +5,14 @@ import { parseDuration } from "../shared/controller/backoff";
 import { LOG_LEVELS, LogLevel } from "../shared/controller/logger";
 import { parseBindAddress } from "../shared/controller/server";
 import { STRATEGIES, Strategy } from "./bouncer/plan";
+import { SERVICE_ACCOUNT_DIR } from "./kubeconfig";
 import { parseRenewBefore, RenewBefore } from "./renewal";
 
 export interface Config {
   /** Explicit kubeconfig path; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
   kubeconfig?: string;
+  /** Where the in-cluster service-account files (token, ca.crt, namespace) are mounted. */
+  serviceAccountDir: string;
   /** Watch one namespace; undefined = all namespaces. */
   namespace?: string;
   /**
@@ -63,6 +66,7 @@ export const OPTIONS: Option[] = [
   { flag: "namespace", env: "CERT_AGENT_NAMESPACE", type: "string", help: "watch only this namespace (default: all)" },
   { flag: "secret-namespaces", env: "CERT_AGENT_SECRET_NAMESPACES", type: "string", help: "comma-separated namespaces where Secrets are read and written (staged keys, targets); must include --namespace (default: all)" },
   { flag: "pod-namespaces", env: "CERT_AGENT_POD_NAMESPACES", type: "string", help: "comma-separated namespaces whose pods PodBounceDirectives may restart (and rootCertSync ConfigMaps are read) (default: all)" },
+  { flag: "service-account-dir", env: "CERT_AGENT_SERVICE_ACCOUNT_DIR", type: "string", help: "in-cluster config: where the pod's token, ca.crt and namespace are mounted (the token file is re-read, so a rotated token is used)", default: SERVICE_ACCOUNT_DIR },
   { flag: "log-level", env: "CERT_AGENT_LOG_LEVEL", type: "string", help: "error|warn|info|debug", default: "info" },
   { flag: "concurrency", env: "CERT_AGENT_CONCURRENCY", type: "string", help: "IssuedCertificates reconciled in parallel (1-64)", default: "4" },
   { flag: "metrics-bind-address", env: "CERT_AGENT_METRICS_BIND_ADDRESS", type: "string", help: "host:port for /metrics, 0 disables", default: "127.0.0.1:8080" },
@@ -162,6 +166,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
 
   const config: Config = {
     kubeconfig: raw("kubeconfig"),
+    serviceAccountDir: raw("service-account-dir")!,
     namespace: raw("namespace"),
     secretNamespaces: namespaceList(raw("secret-namespaces")),
     podNamespaces: namespaceList(raw("pod-namespaces")),

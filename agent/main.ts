@@ -29,12 +29,16 @@ async function main(): Promise<number> {
   const log = createLogger(config.logLevel);
   let kc;
   try {
-    kc = loadKubeConfig(config.kubeconfig);
+    kc = loadKubeConfig(config.kubeconfig, { serviceAccountDir: config.serviceAccountDir });
   } catch (err) {
     process.stderr.write(`cert-agent: ${(err as Error).message}\n`);
     return 2;
   }
   const agent = await startAgent(config, kc, log);
+  // Run until told to stop. The agent's own timers do not hold the process (tests run it in-process),
+  // so without this, once every connection is closed (the API server refusing the token, or away for a
+  // while) and only retry timers are left, Node would exit with code 0, in silence, mid-outage.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info("shutting down", { signal });
@@ -43,6 +47,7 @@ async function main(): Promise<number> {
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
   });
+  clearInterval(keepAlive);
   await agent.stop();
   return 0;
 }
