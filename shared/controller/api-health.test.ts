@@ -7,6 +7,7 @@ import { PassThrough } from "node:stream";
 import { CoreV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { ApiCallOutcome, ObservedKubeConfig, kubernetesVerb } from "../kube/observed-kubeconfig";
+import { currentSignal, runWithSignal } from "./request-signal";
 import { ApiHealth, clockSkewMs, isFailure, NO_RESPONSE_CODE } from "./api-health";
 import { FakeClock } from "./clock";
 import { createLogger } from "./logger";
@@ -221,6 +222,28 @@ describe("ObservedKubeConfig on a local HTTP server", () => {
     await expect(core.listNamespacedSecret({ namespace: "ns" })).rejects.toThrow();
     expect(await t.errors()).toEqual([{ verb: "list", code: NO_RESPONSE_CODE, value: 1 }]);
     expect(t.api.snapshot().lastError).toMatch(/^list: /);
+  });
+
+  it("a request made for a reconcile is aborted with it: a server that never answers no longer holds it (request-signal.ts)", async () => {
+    const t = setup();
+    let arrived = 0;
+    handle = () => {
+      arrived++; // and never answer
+    };
+    const core = new ObservedKubeConfig(kubeConfig(`http://127.0.0.1:${port}`), t.api).makeApiClient(CoreV1Api);
+    const abort = new AbortController();
+    const request = runWithSignal(abort.signal, () => core.listNamespacedSecret({ namespace: "ns" }));
+    await new Promise<void>((resolve) => {
+      const poll = () => (arrived ? resolve() : setImmediate(poll));
+      poll();
+    });
+    const started = Date.now();
+    abort.abort(new Error("reconcile of ns/x exceeded its deadline"));
+    await expect(request).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // Outside a reconcile, requests carry no signal of ours.
+    expect(currentSignal()).toBeUndefined();
+    server.closeAllConnections();
   });
 
   it("a cluster without TLS settings of its own still goes out on a dispatcher it can observe", () => {

@@ -1,6 +1,7 @@
 // Unit tests of the Controller (worker pool over a WorkQueue): what each reconcile outcome does to
 // the queue, the per-reconcile deadline, and stop(). Time is a FakeClock; only stop()'s own
 // deadline runs on Node's timers, which the stop tests fake with Jest.
+import { currentSignal } from "./request-signal";
 import { PassThrough } from "node:stream";
 import { FakeClock } from "./clock";
 import { Controller, ControllerOptions, Outcome, requeueAfter, requeueNow, Result, TerminalError } from "./controller";
@@ -224,6 +225,23 @@ describe("Controller: the reconcile deadline", () => {
     expect(h.outcomes).toEqual(["timeout", "success"]);
     release();
     await flush();
+  });
+
+  it("the reconcile's signal is the current request signal throughout it, across awaits (request-signal.ts)", async () => {
+    const seen: (AbortSignal | undefined)[] = [];
+    const h = start(async (_key, signal) => {
+      seen.push(currentSignal());
+      await flush();
+      seen.push(currentSignal());
+      expect(seen).toEqual([signal, signal]);
+    }, { concurrency: 1, timeoutMs: 10_000 });
+    h.controller.enqueue("ns/a");
+    await flush();
+    await flush();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeInstanceOf(AbortSignal);
+    expect(h.outcomes).toEqual(["success"]);
+    expect(currentSignal()).toBeUndefined();
   });
 
   it("never runs the same key twice at once: it stays locked until the hung reconcile settles", async () => {

@@ -3,6 +3,7 @@
 // its four outcomes into queue actions: done, requeue (now or after a delay), retry with backoff
 // (an error), and a TerminalError that is logged but not retried. Each reconcile gets an AbortSignal
 // that fires at its deadline, so a hung request can never hold a worker forever.
+import { runWithSignal } from "./request-signal";
 import type { Logger } from "winston";
 import { BackoffOptions } from "./backoff";
 import { Clock } from "./clock";
@@ -144,7 +145,8 @@ export class Controller {
     // second worker can run the same key while an abandoned one might still write. An abandoned
     // reconcile is retried however it ends: one that saw its aborted signal and returned early did
     // not finish its work.
-    const promise = this.o.reconciler.reconcile(key, abort.signal).then(
+    // The signal also reaches every API request the reconcile makes (request-signal.ts).
+    const promise = runWithSignal(abort.signal, () => this.o.reconciler.reconcile(key, abort.signal)).then(
       (result) => timedOut
         ? this.handleError(key, new Error(`reconcile of ${key} exceeded its deadline`), elapsed(), true)
         : this.handleResult(key, result ?? undefined, elapsed()),

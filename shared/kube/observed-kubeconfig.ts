@@ -4,6 +4,7 @@
 // each request's verb, its HTTP status and Date header, or the error that kept it from getting one.
 // The clients, informers, leader elector and Event recorder built on this KubeConfig need no change.
 import { KubeConfig, type RequestContext } from "@kubernetes/client-node";
+import { currentSignal } from "../controller/request-signal";
 
 /** What one request came to: a response (status, Date header) or an error before any response. */
 export interface ApiCallOutcome {
@@ -97,6 +98,9 @@ export class ObservedKubeConfig extends KubeConfig {
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
+    // A request made for a reconcile ends with it (its deadline, stop()): see request-signal.ts.
+    const signal = currentSignal();
+    if (signal && !context.getSignal()) context.setSignal(signal);
     const dispatcher = context.getDispatcher();
     // Always set: a cluster with no TLS settings of its own gets a dispatcher too (below).
     if (!dispatcher) return;
