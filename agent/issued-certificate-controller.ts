@@ -10,7 +10,7 @@ import { KubernetesObject } from "@kubernetes/client-node";
 import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { Manager } from "../shared/controller/manager";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
-import { SecretClient } from "../shared/kube/secrets";
+import { dropSecretData, SecretClient } from "../shared/kube/secrets";
 import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { ownerOfCycle, readBounceRequest } from "./bouncer/cycle";
@@ -66,6 +66,9 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
         path: c.secrets.watchPath(secretNs),
         list: () => c.secrets.list(secretNs, MANAGED_SELECTOR) as never,
         labelSelector: MANAGED_SELECTOR,
+        // Only the owner annotation is read from these events (the reconciler GETs what it uses):
+        // no private key stays in the cache, and the cache stays small.
+        trim: dropSecretData,
       },
       map: (secret: KubernetesObject) => {
         const owner = secret.metadata?.annotations?.[OWNER_ANNOTATION];
@@ -81,3 +84,4 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
     }],
   });
 }
+

@@ -50,6 +50,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   backoff?: BackoffOptions;
   /** Default client-node's makeInformer (tests pass a scripted one). */
   makeInformer?: typeof makeInformer;
+  /** Applied to every object listed or watched before it is cached and handed on (SourceSpec.trim). */
+  trim?: (obj: T) => void;
 }
 
 export class ResilientInformer<T extends KubernetesObject> implements Source<T> {
@@ -73,6 +75,7 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
     const list: ListPromise<T> = async () => {
       const result = await o.list();
       this.listed = true;
+      if (o.trim) result.items.forEach(o.trim);
       return result;
     };
     this.informer = (o.makeInformer ?? makeInformer)<T>(o.kc, o.path, list, o.labelSelector);
@@ -93,6 +96,8 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
     // Events flow: the watch works.
     this.failures = 0;
     this.failingSince = undefined;
+    // client-node caches this very object (the first handler sees it before anyone reads the cache).
+    this.o.trim?.(obj);
     for (const handler of this.handlers) handler(obj, event);
   }
 

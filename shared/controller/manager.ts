@@ -25,6 +25,9 @@ export interface SourceSpec<T extends KubernetesObject = KubernetesObject> {
   path: string;
   list: ListPromise<T>;
   labelSelector?: string;
+  /** Drops from each object what no handler needs before it is cached (it changes the object in
+   * place): e.g. a Secret's data, which would otherwise keep every private key in memory. */
+  trim?: (obj: T) => void;
 }
 
 export interface WatchSpec<T extends KubernetesObject = KubernetesObject> {
@@ -118,7 +121,7 @@ export class Manager {
     const id = `${spec.path}?${spec.labelSelector ?? ""}`;
     let source = this.sources.get(id);
     if (!source) {
-      source = this.o.sourceFactory?.(spec as SourceSpec) ?? this.informer(spec as SourceSpec);
+      source = this.o.sourceFactory?.(spec as unknown as SourceSpec) ?? this.informer(spec as unknown as SourceSpec);
       this.sources.set(id, source);
     }
     return source as unknown as Source<T>;

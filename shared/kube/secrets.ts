@@ -1,6 +1,6 @@
 // Secrets through the ObjectClient interface, so reconcilers treat them like any other object and
 // unit tests can swap in the in-memory API.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, KubernetesObject, PatchStrategy, setHeaderOptions, V1Secret } from "@kubernetes/client-node";
 import type { ObjectMeta } from "../api/types";
 import { ObjectClient, ObjectList } from "./api";
 import { isNotFound } from "./errors";
@@ -66,4 +66,11 @@ export class SecretClient implements ObjectClient<Secret> {
   watchPath(namespace?: string): string {
     return namespace ? `/api/v1/namespaces/${namespace}/secrets` : "/api/v1/secrets";
   }
+}
+
+/** A watched Secret without its data (and managedFields): what the mapping to its owner needs. */
+export function dropSecretData(secret: KubernetesObject): void {
+  delete (secret as { data?: unknown }).data;
+  delete (secret as { stringData?: unknown }).stringData;
+  if (secret.metadata) delete secret.metadata.managedFields;
 }
