@@ -20,6 +20,7 @@ import { COMPONENT } from "./constants";
 import { bouncerClients, registerPodBounceController } from "./bouncer/pod-bounce-controller";
 import { registerIssuedCertificateController } from "./issued-certificate-controller";
 import { AgentMetrics } from "./metrics";
+import { forbiddenCheck } from "./readiness";
 
 export interface RunningAgent {
   /** True once informers and workers run (at once, or after acquiring the Lease). */
@@ -102,6 +103,8 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
   const directives = manager.source<PodBounceDirective & KubernetesObject>({
     name: "podbouncedirectives", path: bouncer.directives.watchPath(config.namespace), list: () => bouncer.directives.list(config.namespace) as never,
   });
+  // Not ready while the API server forbids (403) a request an IssuedCertificate needs (readiness.ts).
+  manager.addReadyCheck("issuedcertificates:forbidden", forbiddenCheck(() => certificates.list()));
   manager.addStatusSection("certificates", async () =>
     certificateStatuses(certificates.list(), directives.list(), await readTimestamps(metrics.expiration), await readTimestamps(metrics.renewal)));
   await manager.start();

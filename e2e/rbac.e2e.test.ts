@@ -6,15 +6,11 @@
 // outside --secret-namespaces fails SecretNamespaceNotWatched without a key; and what the agent may
 // not do is refused by the API server with 403.
 import { CoreV1Api, KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
 import { FAILURE_REASON_ANNOTATION, KEY_ALGORITHM_ANNOTATION, Reason } from "../agent/constants";
 import { podBounceDirective } from "../shared/api/builders";
 import { CERTIFICATE_REQUEST, CertificateRequest, POD_BOUNCE_DIRECTIVE, PodBounceDirective } from "../shared/api/types";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { applyServerSide, chartArgs, chartArgsWithoutListeners, helmTemplate, rbacObjects, serviceAccountKubeConfig, statusOf } from "./chart-rbac";
 import { describeWithControlPlane, sharedKubeConfig, sharedKubectl } from "./controlplane/testenv";
 import {
   clients,
@@ -27,7 +23,6 @@ import {
   InProcessAgent,
   newIssuedCertificate,
   opensslCheckBundle,
-  REPO_ROOT,
   startInProcessAgent,
   startIssuer,
   waitFor,
@@ -40,50 +35,6 @@ jest.setTimeout(240_000);
 const RELEASE = "ca";
 const FULLNAME = "ca-cert-agent";
 const P256 = { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P256" };
-
-interface Rendered {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  spec?: { template?: { spec?: { containers?: { args: string[] }[] } } };
-}
-
-/** `helm template` of the chart with these values, as objects. */
-function helmTemplate(namespace: string, values: Record<string, unknown>): Rendered[] {
-  const helm = execFileSync("bash", [join(REPO_ROOT, "charts", "build-helm.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-  const dir = mkdtempSync(join(tmpdir(), "cert-agent-rbac-"));
-  writeFileSync(join(dir, "values.json"), JSON.stringify(values));
-  const out = execFileSync(helm, ["template", RELEASE, join(REPO_ROOT, "charts", "cert-agent"), "--namespace", namespace, "-f", join(dir, "values.json")], {
-    encoding: "utf8",
-    env: { ...process.env, KUBECONFIG: "/dev/null", HELM_CACHE_HOME: join(dir, "c"), HELM_CONFIG_HOME: join(dir, "f"), HELM_DATA_HOME: join(dir, "d") },
-  });
-  return parseAllDocuments(out).map((d) => d.toJS() as Rendered | null).filter((o): o is Rendered => o !== null);
-}
-
-/** A KubeConfig that authenticates as namespace/name with a token from the TokenRequest API. */
-async function serviceAccountKubeConfig(admin: KubeConfig, namespace: string, name: string): Promise<KubeConfig> {
-  const core = admin.makeApiClient(CoreV1Api);
-  const token = (await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { expirationSeconds: 3600 } } })).status?.token;
-  if (!token) throw new Error("TokenRequest returned no token");
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "local", server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
-    users: [{ name: `${namespace}-${name}`, token }],
-    contexts: [{ name: "sa", cluster: "local", user: `${namespace}-${name}` }],
-    currentContext: "sa",
-  });
-  return kc;
-}
-
-/** The HTTP status of a request made as the agent's ServiceAccount (200 when it succeeds). */
-async function statusOf(request: () => Promise<unknown>): Promise<number> {
-  try {
-    await request();
-    return 200;
-  } catch (err) {
-    return (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode ?? -1;
-  }
-}
 
 describeWithControlPlane("the agent with exactly the chart's RBAC (a TokenRequest token, nothing else)", () => {
   let admin: Clients;
@@ -102,9 +53,9 @@ describeWithControlPlane("the agent with exactly the chart's RBAC (a TokenReques
     meshNs = await createNamespace(admin, "rbac-mesh");
     targetNs = await createNamespace(admin, "rbac-istio");
     otherNs = await createNamespace(admin, "rbac-other");
-    const objects = helmTemplate(agentNs, { watchNamespace: meshNs, rbac: { secretNamespaces: [targetNs], podNamespaces: [targetNs] } });
+    const objects = helmTemplate(RELEASE, agentNs, { watchNamespace: meshNs, rbac: { secretNamespaces: [targetNs], podNamespaces: [targetNs] } });
     // The ServiceAccount and every RBAC object, applied server-side as `helm install` would create them.
-    const rbac = objects.filter((o) => ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(o.kind));
+    const rbac = rbacObjects(objects);
     expect(rbac.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}`).sort()).toEqual([
       "Role/" + agentNs, // the Lease
       "Role/" + meshNs, // mesh resources, Events, staged keys
@@ -114,17 +65,14 @@ describeWithControlPlane("the agent with exactly the chart's RBAC (a TokenReques
       "RoleBinding/" + targetNs,
       "ServiceAccount/" + agentNs,
     ].sort());
-    const dir = mkdtempSync(join(tmpdir(), "cert-agent-rbac-apply-"));
-    writeFileSync(join(dir, "rbac.json"), JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }));
-    await sharedKubectl(["apply", "--server-side", "--field-manager=helm", "-f", join(dir, "rbac.json")]);
+    await applyServerSide(sharedKubectl, rbac);
     sa = await serviceAccountKubeConfig(admin.kc, agentNs, FULLNAME);
-    const deployment = objects.find((o) => o.kind === "Deployment")!;
-    args = deployment.spec!.template!.spec!.containers![0].args;
+    args = chartArgs(objects);
     expect(args).toEqual(expect.arrayContaining([`--namespace=${meshNs}`, `--secret-namespaces=${targetNs},${meshNs}`, "--leader-elect", `--leader-election-namespace=${agentNs}`]));
     await createSigningSecret(admin, meshNs);
     issuer = await startIssuer(admin.kc, meshNs);
     // The chart's arguments, with the listeners on free loopback ports (startInProcessAgent's own flags come first; the last wins).
-    agent = await startInProcessAgent(sa, [...args.filter((a) => !/^--(metrics|health-probe)-bind-address=/.test(a))]);
+    agent = await startInProcessAgent(sa, chartArgsWithoutListeners(objects));
   });
 
   afterAll(async () => {
