@@ -9,7 +9,7 @@ import { PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../../shared/api/types
 import { Manager } from "../../shared/controller/manager";
 import { CustomResourceClient } from "../../shared/kube/custom-objects";
 import { isNotFound } from "../../shared/kube/errors";
-import { GenericClient } from "../../shared/kube/generic";
+import { GenericClient, keepMetadataOnly } from "../../shared/kube/generic";
 import { keyOf } from "../../shared/controller/manager";
 import { readBounceRequest } from "./cycle";
 import { ConfigMap, Pod, PodBouncerOptions, PodBouncerReconciler, PodEvictor, Workload } from "./pod-bouncer-reconciler";
@@ -74,13 +74,15 @@ export function registerPodBounceController(
     for: directivesSource,
     watches: (o.podNamespaces ?? [undefined]).flatMap((ns) => [
       {
-        source: { name: ns ? `pods/${ns}` : "pods", path: o.pods.watchPath(ns), list: () => o.pods.list(ns) as never },
+        // Mapped by namespace and labels only (the reconciler lists what it uses): metadata is all we keep.
+        source: { name: ns ? `pods/${ns}` : "pods", path: o.pods.watchPath(ns), list: () => o.pods.list(ns) as never, trim: keepMetadataOnly },
         map: (pod: KubernetesObject) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
           (s.namespace ?? d.metadata.namespace) === pod.metadata?.namespace &&
           Object.entries(s.labels ?? {}).every(([k, v]) => pod.metadata?.labels?.[k] === v))),
       },
       {
-        source: { name: ns ? `configmaps/${ns}` : "configmaps", path: o.configMaps.watchPath(ns), list: () => o.configMaps.list(ns) as never },
+        source: { name: ns ? `configmaps/${ns}` : "configmaps", path: o.configMaps.watchPath(ns), list: () => o.configMaps.list(ns) as never,
+          trim: keepMetadataOnly },
         map: (map: KubernetesObject) => concerned((d) => (d.spec?.podsToBounce ?? []).some((s) =>
           s.rootCertSync?.configMapRef?.name === map.metadata?.name && s.rootCertSync?.configMapRef?.namespace === map.metadata?.namespace)),
       },

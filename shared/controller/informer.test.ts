@@ -2,6 +2,7 @@
 // source's trim drops is gone from the cached objects, listed and watched alike.
 import { KubeConfig, KubernetesObject, ListWatch, V1Secret, Watch } from "@kubernetes/client-node";
 import { PassThrough } from "node:stream";
+import { keepMetadataOnly } from "../kube/generic";
 import { dropSecretData } from "../kube/secrets";
 import { FakeClock } from "./clock";
 import { ResilientInformer } from "./informer";
@@ -50,5 +51,17 @@ describe("ResilientInformer trim (SourceSpec.trim)", () => {
     expect(seen.length).toBeGreaterThanOrEqual(3);
     expect(seen.every((d) => d === undefined)).toBe(true);
     await informer.stop();
+  });
+});
+
+describe("keepMetadataOnly (the bouncer's pod and ConfigMap watches)", () => {
+  it("keeps apiVersion, kind and metadata without managedFields; drops spec, status and data", () => {
+    const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "istiod-1", namespace: "istio-system", labels: { app: "istiod" }, managedFields: [{}] },
+      spec: { containers: [{ name: "c" }] }, status: { phase: "Running" } };
+    const map = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio-ca-root-cert", namespace: "apps" }, data: { "root-cert.pem": "x" }, binaryData: {} };
+    keepMetadataOnly(pod);
+    keepMetadataOnly(map);
+    expect(pod).toEqual({ apiVersion: "v1", kind: "Pod", metadata: { name: "istiod-1", namespace: "istio-system", labels: { app: "istiod" } } });
+    expect(map).toEqual({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio-ca-root-cert", namespace: "apps" } });
   });
 });

@@ -72,3 +72,13 @@ export class GenericClient<T extends KubeObject> implements ObjectClient<T> {
     return namespace ? `${group}/namespaces/${namespace}/${this.plural}` : `${group}/${this.plural}`;
   }
 }
+
+/**
+ * An informer's object reduced to apiVersion, kind and metadata (without managedFields), in place: for
+ * watches whose events are only mapped by name, namespace and labels (a whole cluster's pods would
+ * otherwise stay in memory with their specs and statuses).
+ */
+export function keepMetadataOnly(obj: KubernetesObject): void {
+  for (const key of Object.keys(obj)) if (key !== "apiVersion" && key !== "kind" && key !== "metadata") delete (obj as Record<string, unknown>)[key];
+  if (obj.metadata) delete obj.metadata.managedFields;
+}
