@@ -10,6 +10,7 @@ import { KubernetesObject } from "@kubernetes/client-node";
 import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { Manager } from "../shared/controller/manager";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
+import { keepMetadataOnly } from "../shared/kube/generic";
 import { dropSecretData, SecretClient } from "../shared/kube/secrets";
 import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
@@ -58,6 +59,9 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
         path: c.certificateRequests.watchPath(ns),
         list: () => c.certificateRequests.list(ns, MANAGED_SELECTOR) as never,
         labelSelector: MANAGED_SELECTOR,
+        // Mapped through the owner reference only (the reconciler GETs the request): no CSR or
+        // certificate stays in the cache.
+        trim: keepMetadataOnly,
       },
     }],
     watches: [...(config.secretNamespaces ?? [undefined]).map((secretNs) => ({
