@@ -3,7 +3,7 @@
 // on these machines, so charts/build-helm.sh builds it from the Go module proxy once (~2 min cold)
 // into a cache outside the work tree. Nothing here needs a cluster.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
@@ -92,9 +92,16 @@ function valuesFile(values: Record<string, unknown>): string {
   return file;
 }
 
-/** `helm template` with the given values; throws with helm's stderr on failure. */
-function render(values: Record<string, unknown> = {}): K8sObject[] {
-  const r = helm(["template", release, chartDir, "--namespace", releaseNamespace, "-f", valuesFile(values)]);
+/** A values file with exactly this YAML text (to show how helm's YAML parser reads it). */
+function yamlValuesFile(text: string): string {
+  const file = join(work, `values-${++valuesCount}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** `helm template` with the given values (and extra helm arguments, e.g. --set); throws with helm's stderr on failure. */
+function render(values: Record<string, unknown> = {}, extra: string[] = []): K8sObject[] {
+  const r = helm(["template", release, chartDir, "--namespace", releaseNamespace, "-f", valuesFile(values), ...extra]);
   if (r.status !== 0) throw new Error(`helm template failed (${r.status}): ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((doc) => {
@@ -105,8 +112,8 @@ function render(values: Record<string, unknown> = {}): K8sObject[] {
 }
 
 /** `helm template` expected to fail; returns helm's stderr. */
-function renderError(values: Record<string, unknown>): string {
-  const r = helm(["template", release, chartDir, "--namespace", releaseNamespace, "-f", valuesFile(values)]);
+function renderError(values: Record<string, unknown>, extra: string[] = []): string {
+  const r = helm(["template", release, chartDir, "--namespace", releaseNamespace, "-f", valuesFile(values), ...extra]);
   expect(r.status).not.toBe(0);
   return r.stderr;
 }
@@ -223,6 +230,26 @@ describe("helm lint", () => {
       extraArgs: ["--log-level=debug"],
       rbac: { secretNamespaces: ["istio-system"], podNamespaces: ["istio-system", "gateways"] },
       metrics: { enabled: false },
+    });
+    const r = helm(["lint", "--strict", chartDir, "--namespace", releaseNamespace, "-f", file]);
+    expect(r.stderr + r.stdout).toContain("0 chart(s) failed");
+    expect(r.status).toBe(0);
+  });
+
+  test("passes --strict with every optional object and option on", () => {
+    const file = valuesFile({
+      image: { digest: `sha256:${"ab".repeat(32)}` },
+      imagePullSecrets: [{ name: "regcred" }, "legacy"],
+      commonLabels: { team: "mesh" },
+      commonAnnotations: { owner: "mesh" },
+      podDisruptionBudget: { enabled: true, minAvailable: 1 },
+      serviceMonitor: { enabled: true, interval: "30s" },
+      prometheusRule: { enabled: true },
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway" }],
+      automountServiceAccountToken: false,
+      extraVolumes: [{ name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } }],
+      extraVolumeMounts: [{ name: "token", mountPath: "/var/run/cert-agent" }],
+      extraArgs: ["--service-account-dir=/var/run/cert-agent"],
     });
     const r = helm(["lint", "--strict", chartDir, "--namespace", releaseNamespace, "-f", file]);
     expect(r.stderr + r.stdout).toContain("0 chart(s) failed");
@@ -656,5 +683,312 @@ describe("values.schema.json rejects bad values with helm's error", () => {
     const stderr = renderError(values);
     expect(stderr).toContain("values don't meet the specifications of the schema");
     expect(stderr).toMatch(error);
+  });
+});
+
+// ---- issue 9: the chart refuses what the agent would refuse, and the options comparable charts have ----
+
+describe("the ServiceAccount", () => {
+  test("serviceAccount.create=false without a name is refused: it would be the namespace's default account", () => {
+    const stderr = renderError({ serviceAccount: { create: false } });
+    expect(stderr).toContain("serviceAccount.create=false requires serviceAccount.name");
+    expect(stderr).toContain(`the namespace's "default" ServiceAccount`);
+    // Even without the chart's RBAC the pod would run as "default".
+    expect(renderError({ serviceAccount: { create: false, name: "" }, rbac: { create: false } })).toContain("serviceAccount.create=false requires serviceAccount.name");
+  });
+
+  test("create=true without a name uses the full name; with a name, that name everywhere", () => {
+    expect(find<Deployment>(render(), "Deployment").spec.template.spec.serviceAccountName).toBe(fullname);
+    const named = render({ serviceAccount: { name: "agent" } });
+    expect(find(named, "ServiceAccount").metadata.name).toBe("agent");
+    expect(find<Deployment>(named, "Deployment").spec.template.spec.serviceAccountName).toBe("agent");
+    const binding = find(named, "ClusterRoleBinding") as K8sObject & { subjects: { name: string }[] };
+    expect(binding.subjects[0]!.name).toBe("agent");
+  });
+
+  test("automountServiceAccountToken: true by default (the agent's in-cluster credentials); false with a token mounted by hand", () => {
+    const pod = (objects: K8sObject[]) => find<Deployment>(objects, "Deployment").spec.template.spec as Deployment["spec"]["template"]["spec"] & {
+      automountServiceAccountToken: boolean; volumes: { name: string }[]; containers: (Container & { volumeMounts: { name: string; mountPath: string }[] })[];
+    };
+    expect(pod(render()).automountServiceAccountToken).toBe(true);
+    const projected = { name: "token", projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 3600 } }] } };
+    const manual = render({
+      automountServiceAccountToken: false,
+      extraVolumes: [projected],
+      extraVolumeMounts: [{ name: "token", mountPath: "/var/run/cert-agent", readOnly: true }],
+      extraArgs: ["--service-account-dir=/var/run/cert-agent"],
+    });
+    const spec = pod(manual);
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.volumes).toEqual([{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }, projected]);
+    expect(spec.containers[0]!.volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }, { name: "token", mountPath: "/var/run/cert-agent", readOnly: true }]);
+    expect(parseConfig(spec.containers[0]!.args, {})).toMatchObject({ serviceAccountDir: "/var/run/cert-agent" });
+  });
+});
+
+describe("values the agent would refuse at start are refused by the chart", () => {
+  const DURATIONS: [string, (v: string) => Record<string, unknown>, string, keyof Exclude<ReturnType<typeof parseConfig>, "help">][] = [
+    ["resyncPeriod", (v) => ({ resyncPeriod: v }), "resync-period", "resyncMs"],
+    ["retry.baseDelay", (v) => ({ retry: { baseDelay: v, maxDelay: "10h" } }), "retry-base-delay", "retryBaseDelayMs"],
+    ["retry.maxDelay", (v) => ({ retry: { baseDelay: "1ms", maxDelay: v } }), "retry-max-delay", "retryMaxDelayMs"],
+    ["bounce.timeout", (v) => ({ bounce: { timeout: v } }), "bounce-timeout", "bounceTimeoutMs"],
+    ["health.stallThreshold", (v) => ({ health: { stallThreshold: v } }), "stall-threshold", "stallThresholdMs"],
+    ["health.clockSkewWarning", (v) => ({ health: { clockSkewWarning: v } }), "clock-skew-warning", "clockSkewWarningMs"],
+  ];
+
+  test.each(DURATIONS)("%s: zero and malformed durations are refused by the schema, sub-millisecond ones by the chart", (name, values) => {
+    const at = `at '/${name.replace(".", "/")}'`;
+    for (const bad of ["0s", "0", "0.0m", "00ms", "10", "1h30m", "-1s", "1e3s", " 5s", "5 s", "5d"]) {
+      const stderr = renderError(values(bad));
+      expect({ bad, refused: stderr.includes("values don't meet the specifications of the schema") && stderr.includes(at) }).toEqual({ bad, refused: true });
+    }
+    // Positive to the schema, zero to the agent (it rounds to whole milliseconds).
+    expect(renderError(values("0.0004s"))).toContain(`${name}: "0.0004s" is zero (under 1ms): the agent refuses it at start`);
+  });
+
+  test.each(DURATIONS)("%s: every duration the chart accepts, the agent parses to the same milliseconds", (_name, values, flag, field) => {
+    for (const [text, ms] of [["1ms", 1], ["250ms", 250], ["0.5s", 500], ["0.0005s", 1], ["1.5h", 5_400_000], ["90s", 90_000], ["2m", 120_000], ["007s", 7_000]] as const) {
+      const args = container(render(values(text))).args;
+      expect(args).toContain(`--${flag}=${text}`);
+      expect({ text, ms: (parseConfig(args, {}) as unknown as Record<string, unknown>)[field] }).toEqual({ text, ms });
+    }
+  });
+
+  test("the schema's duration pattern accepts only what the agent parses as positive (or rounds to zero, which the chart refuses)", () => {
+    const schema = JSON.parse(readFileSync(join(chartDir, "values.schema.json"), "utf8")) as { properties: Record<string, { pattern?: string }> };
+    const pattern = new RegExp(schema.properties.resyncPeriod!.pattern!);
+    let accepted = 0;
+    for (const number of ["0", "1", "10", "0.1", "0.0", "1.0", "01", "00", "0.001", "0.0004", "12.50", ".5", "5.", "1e3", "-1", "+1", ""]) {
+      for (const unit of ["", "ms", "s", "m", "h", "d", "us", "ns", "S"]) {
+        const text = `${number}${unit}`;
+        if (!pattern.test(text)) continue;
+        accepted++;
+        const agent = (() => {
+          try {
+            return (parseConfig([`--resync-period=${text}`], {}) as { resyncMs: number }).resyncMs;
+          } catch {
+            return "refused";
+          }
+        })();
+        const subMillisecond = Number(number) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms"] < 0.5;
+        expect({ text, agent: subMillisecond ? "refused by the chart" : typeof agent }).toEqual({ text, agent: subMillisecond ? "refused by the chart" : "number" });
+      }
+    }
+    expect(accepted).toBe(32); // 8 positive numbers x 4 units
+  });
+
+  test("retry.maxDelay below retry.baseDelay is refused, equal is accepted", () => {
+    expect(renderError({ retry: { baseDelay: "1m", maxDelay: "30s" } })).toContain("retry.maxDelay (30s) is below retry.baseDelay (1m): the agent refuses this at start");
+    expect(renderError({ retry: { baseDelay: "1.5h", maxDelay: "89m" } })).toContain("retry.maxDelay (89m) is below retry.baseDelay (1.5h)");
+    expect(parseConfig(container(render({ retry: { baseDelay: "60s", maxDelay: "1m" } })).args, {})).toMatchObject({ retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 });
+  });
+
+  test("metrics.port equal to health.port is refused; with metrics disabled the port is unused and accepted", () => {
+    expect(renderError({ health: { port: 8080 } })).toContain("metrics.port and health.port are both 8080: the agent cannot listen twice on one port");
+    expect(renderError({ metrics: { port: 9000 }, health: { port: 9000 } })).toContain("metrics.port and health.port are both 9000");
+    const args = container(render({ metrics: { enabled: false }, health: { port: 8080 } })).args;
+    expect(parseConfig(args, {})).toMatchObject({ metricsBindAddress: "0", healthProbeBindAddress: "0.0.0.0:8080" });
+  });
+});
+
+describe("image", () => {
+  const image = (objects: K8sObject[]) => container(objects).image;
+  const version = (objects: K8sObject[]) => find(objects, "Deployment").metadata.labels!["app.kubernetes.io/version"];
+
+  test("a tag YAML reads as a number with lost digits (1.20 -> 1.2) is refused with a clear message", () => {
+    const r = helm(["template", release, chartDir, "--namespace", releaseNamespace, "-f", yamlValuesFile("image:\n  tag: 1.20\n")]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('image.tag is the number 1.2: YAML read a tag such as 1.20 as a number and dropped its digits; quote it (tag: "1.20") or use --set-string');
+  });
+
+  test.each([
+    ["quoted in YAML", ["-f", "image:\n  tag: \"1.20\"\n"], "1.20"],
+    ["--set (helm keeps 1.20 a string)", ["--set", "image.tag=1.20"], "1.20"],
+    ["--set-string", ["--set-string", "image.tag=1.20"], "1.20"],
+    ["a whole number in YAML (a build id, not 2.0240101e+07)", ["-f", "image:\n  tag: 20240101\n"], "20240101"],
+    ["a whole number with --set", ["--set", "image.tag=20240101"], "20240101"],
+    ["a string", ["-f", "image:\n  tag: v1.2.3\n"], "v1.2.3"],
+  ])("tag %s renders exactly", (_name, [how, text], tag) => {
+    const objects = render({}, how === "-f" ? ["-f", yamlValuesFile(text!)] : [how!, text!]);
+    expect(image(objects)).toBe(`ghcr.io/cert-agent/cert-agent:${tag}`);
+    expect(version(objects)).toBe(tag);
+  });
+
+  test("digest wins over the tag (repository@sha256:...); a malformed digest is refused", () => {
+    const digest = `sha256:${"ab".repeat(32)}`;
+    expect(image(render({ image: { digest } }))).toBe(`ghcr.io/cert-agent/cert-agent@${digest}`);
+    expect(image(render({ image: { repository: "registry.example/agent", tag: "1.2.3", digest } }))).toBe(`registry.example/agent@${digest}`);
+    expect(renderError({ image: { digest: "sha256:abc" } })).toMatch(/at '\/image\/digest'/);
+    expect(renderError({ image: { digest: `sha512:${"ab".repeat(32)}` } })).toMatch(/at '\/image\/digest'/);
+  });
+
+  test("imagePullSecrets take [{name}] as in a pod spec, and plain names", () => {
+    const pullSecrets = (objects: K8sObject[]) => (find<Deployment>(objects, "Deployment").spec.template.spec as { imagePullSecrets?: unknown }).imagePullSecrets;
+    expect(pullSecrets(render())).toBeUndefined();
+    expect(pullSecrets(render({ imagePullSecrets: [{ name: "regcred" }, "legacy"] }))).toEqual([{ name: "regcred" }, { name: "legacy" }]);
+    expect(renderError({ imagePullSecrets: [{ nam: "typo" }] })).toMatch(/at '\/imagePullSecrets\/0'/);
+    expect(renderError({ imagePullSecrets: [""] })).toMatch(/at '\/imagePullSecrets\/0'/);
+  });
+});
+
+describe("PodDisruptionBudget (podDisruptionBudget.enabled)", () => {
+  interface Pdb extends K8sObject { spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } } }
+  const pdb = (values: Record<string, unknown> = {}) => find<Pdb>(render({ podDisruptionBudget: { enabled: true, ...values } }), "PodDisruptionBudget");
+
+  test("off by default", () => {
+    expect(render().filter((o) => o.kind === "PodDisruptionBudget")).toEqual([]);
+  });
+
+  test("on: maxUnavailable 1 (never blocks a drain), selecting exactly the agent's pods", () => {
+    const objects = render({ podDisruptionBudget: { enabled: true } });
+    const p = find<Pdb>(objects, "PodDisruptionBudget");
+    expect(p).toMatchObject({ apiVersion: "policy/v1", metadata: { name: fullname, namespace: releaseNamespace } });
+    expect(p.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: find<Deployment>(objects, "Deployment").spec.selector.matchLabels } });
+  });
+
+  test("minAvailable or maxUnavailable, numbers or percentages; both is refused", () => {
+    expect(pdb({ minAvailable: 1 }).spec).toMatchObject({ minAvailable: 1 });
+    expect(pdb({ minAvailable: 1 }).spec.maxUnavailable).toBeUndefined();
+    expect(pdb({ maxUnavailable: "50%" }).spec).toMatchObject({ maxUnavailable: "50%" });
+    expect(pdb({ maxUnavailable: 0 }).spec).toMatchObject({ maxUnavailable: 0 });
+    expect(renderError({ podDisruptionBudget: { enabled: true, minAvailable: 1, maxUnavailable: 1 } })).toContain("podDisruptionBudget: set minAvailable or maxUnavailable, not both");
+    expect(renderError({ podDisruptionBudget: { enabled: true, minAvailable: "half" } })).toMatch(/at '\/podDisruptionBudget\/minAvailable'/);
+    expect(renderError({ podDisruptionBudget: { enabled: true, maxUnavailable: -1 } })).toMatch(/at '\/podDisruptionBudget\/maxUnavailable'/);
+  });
+});
+
+describe("ServiceMonitor (serviceMonitor.enabled)", () => {
+  interface ServiceMonitor extends K8sObject {
+    spec: { namespaceSelector: { matchNames: string[] }; selector: { matchLabels: Record<string, string> }; endpoints: Record<string, unknown>[] };
+  }
+
+  test("off by default", () => {
+    expect(render().filter((o) => o.kind === "ServiceMonitor")).toEqual([]);
+  });
+
+  test("on: scrapes /metrics on the metrics Service's named port, and selects that Service only", () => {
+    const objects = render({ serviceMonitor: { enabled: true, interval: "30s", scrapeTimeout: "10s", labels: { release: "kube-prometheus" },
+      relabelings: [{ targetLabel: "cluster", replacement: "east" }] } });
+    const sm = find<ServiceMonitor>(objects, "ServiceMonitor");
+    expect(sm).toMatchObject({ apiVersion: "monitoring.coreos.com/v1", metadata: { name: fullname, namespace: releaseNamespace, labels: { release: "kube-prometheus" } } });
+    expect(sm.spec.namespaceSelector).toEqual({ matchNames: [releaseNamespace] });
+    expect(sm.spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", scheme: "http", interval: "30s", scrapeTimeout: "10s",
+      relabelings: [{ targetLabel: "cluster", replacement: "east" }] }]);
+    const services = objects.filter((o) => o.kind === "Service" && Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => o.metadata.labels?.[k] === v));
+    expect(services.map((o) => o.metadata.name)).toEqual([`${fullname}-metrics`]);
+    const port = (services[0] as K8sObject & { spec: { ports: { name: string }[] } }).spec.ports.map((p) => p.name);
+    expect(port).toEqual(["metrics"]);
+  });
+
+  test("is refused without the metrics endpoint or its Service; a bad interval is refused", () => {
+    expect(renderError({ serviceMonitor: { enabled: true }, metrics: { service: { enabled: false } } })).toContain("serviceMonitor.enabled=true requires metrics.enabled=true and metrics.service.enabled=true");
+    expect(renderError({ serviceMonitor: { enabled: true }, metrics: { enabled: false } })).toContain("serviceMonitor.enabled=true requires");
+    expect(renderError({ serviceMonitor: { enabled: true, interval: "30 seconds" } })).toMatch(/at '\/serviceMonitor\/interval'/);
+  });
+});
+
+describe("topologySpreadConstraints", () => {
+  test("passed to the pod; one without a labelSelector gets the release's pod selector", () => {
+    const objects = render({ topologySpreadConstraints: [
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway" },
+      { maxSkew: 2, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: { app: "x" } } },
+    ] });
+    const deployment = find<Deployment>(objects, "Deployment");
+    expect((deployment.spec.template.spec as { topologySpreadConstraints?: unknown }).topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: deployment.spec.selector.matchLabels } },
+      { maxSkew: 2, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: { app: "x" } } },
+    ]);
+    expect((find<Deployment>(render(), "Deployment").spec.template.spec as { topologySpreadConstraints?: unknown }).topologySpreadConstraints).toBeUndefined();
+    expect(renderError({ topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "zone" }] })).toMatch(/at '\/topologySpreadConstraints\/0'/);
+  });
+});
+
+describe("commonLabels and commonAnnotations", () => {
+  const everything = {
+    commonLabels: { team: "mesh", "app.kubernetes.io/name": "not-the-chart" },
+    commonAnnotations: { "example.com/owner": "mesh", "example.com/shared": "common" },
+    prometheusRule: { enabled: true, annotations: { "example.com/shared": "rule" } },
+    serviceMonitor: { enabled: true },
+    podDisruptionBudget: { enabled: true },
+    serviceAccount: { annotations: { "eks.amazonaws.com/role-arn": "arn:x" } },
+    metrics: { service: { annotations: { "example.com/shared": "service" } } },
+  };
+
+  test("on every rendered object; the chart's own labels and each object's own annotations win", () => {
+    const objects = render(everything);
+    expect(new Set(objects.map((o) => o.kind))).toEqual(new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
+      "PrometheusRule", "ServiceMonitor", "PodDisruptionBudget"]));
+    for (const o of objects) {
+      const id = `${o.kind}/${o.metadata.name}`;
+      expect({ id, labels: o.metadata.labels }).toEqual({ id, labels: expect.objectContaining({ team: "mesh", "app.kubernetes.io/name": "cert-agent" }) });
+      expect({ id, owner: (o.metadata as { annotations?: Record<string, string> }).annotations?.["example.com/owner"] }).toEqual({ id, owner: "mesh" });
+    }
+    const annotations = (kind: string) => (find(objects, kind).metadata as unknown as { annotations: Record<string, string> }).annotations;
+    expect(annotations("PrometheusRule")["example.com/shared"]).toBe("rule");
+    expect(annotations("Service")["example.com/shared"]).toBe("service");
+    expect(annotations("Deployment")["example.com/shared"]).toBe("common");
+    expect(annotations("ServiceAccount")).toEqual({ "eks.amazonaws.com/role-arn": "arn:x", "example.com/owner": "mesh", "example.com/shared": "common" });
+  });
+
+  test("pods get commonLabels (not in the immutable selector) but not commonAnnotations", () => {
+    const deployment = find<Deployment>(render(everything), "Deployment");
+    expect(deployment.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "cert-agent", "app.kubernetes.io/instance": release });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ team: "mesh", "app.kubernetes.io/name": "cert-agent" });
+    expect(deployment.spec.template.metadata.annotations).toBeUndefined();
+  });
+
+  test("none by default: no empty annotations blocks", () => {
+    for (const o of render({ prometheusRule: { enabled: true }, serviceMonitor: { enabled: true }, podDisruptionBudget: { enabled: true } })) {
+      expect({ id: `${o.kind}/${o.metadata.name}`, annotations: (o.metadata as { annotations?: unknown }).annotations }).toEqual({ id: `${o.kind}/${o.metadata.name}`, annotations: undefined });
+    }
+  });
+});
+
+describe("NOTES.txt and Chart.yaml say only what the agent does", () => {
+  /** NOTES.txt as `helm install` prints it: rendered through a copy of the chart that outputs it as a ConfigMap. */
+  function notes(values: Record<string, unknown> = {}): string {
+    const copy = join(work, `notes-chart-${++valuesCount}`);
+    cpSync(chartDir, copy, { recursive: true });
+    writeFileSync(join(copy, "templates", "_notes-under-test.tpl"), `{{- define "notes-under-test" -}}\n${readFileSync(join(chartDir, "templates", "NOTES.txt"), "utf8")}{{- end }}\n`);
+    writeFileSync(join(copy, "templates", "notes-under-test.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "notes-under-test" . | toJson }}\n');
+    const r = helm(["template", release, copy, "--namespace", releaseNamespace, "-f", valuesFile(values), "--show-only", "templates/notes-under-test.yaml"]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return (parse(r.stdout) as { data: { notes: string } }).data.notes;
+  }
+
+  test("the defaults: the image that runs, what happens per IssuedCertificate, where Secrets are, the CRD upgrade", () => {
+    const text = notes();
+    expect(text).toMatch(/^cert-agent \(ghcr\.io\/cert-agent\/cert-agent:0\.1\.0\) is installed as ca-cert-agent in namespace cert-agent\./);
+    // The agent writes the secret the IssuedCertificate names; nothing defaults it.
+    expect(text).not.toMatch(/by default istio-system\/cacerts/);
+    expect(text).toContain("spec.issuedCertificateSecret names");
+    expect(text).toContain(`Secrets: read and written only in istio-system, ${releaseNamespace} (--secret-namespaces).`);
+    expect(text).toContain("kubectl apply --server-side -f charts/cert-agent/crds/");
+    expect(text).toContain("restarts the pods that directive selects (rollout)");
+    expect(text).not.toContain("Pods: restarted only in");
+    expect(text).not.toContain("automountServiceAccountToken is false");
+  });
+
+  test("follows the values: image digest, watchNamespace, podNamespaces, no token, bounce strategy", () => {
+    const digest = `sha256:${"cd".repeat(32)}`;
+    const text = notes({ image: { digest }, watchNamespace: "mesh", rbac: { podNamespaces: ["istio-system", "gw"] }, automountServiceAccountToken: false, bounce: { strategy: "evict" } });
+    expect(text).toContain(`(ghcr.io/cert-agent/cert-agent@${digest})`);
+    expect(text).toContain("in namespace mesh.");
+    expect(text).toContain("kubectl get issuedcertificates -n mesh");
+    expect(text).toContain("Pods: restarted only in istio-system, gw (--pod-namespaces)");
+    expect(text).toContain("automountServiceAccountToken is false");
+    expect(text).toContain("(evict)");
+  });
+
+  test("Chart.yaml's kubeVersion admits the Kubernetes the e2e tests install on, and refuses older than 1.25", () => {
+    const tested = readFileSync(join(repo, "e2e", "controlplane", "K8S_VERSION"), "utf8").trim();
+    expect(helm(["template", release, chartDir, "--kube-version", tested]).status).toBe(0);
+    const old = helm(["template", release, chartDir, "--kube-version", "v1.24.9"]);
+    expect(old.status).not.toBe(0);
+    expect(old.stderr).toContain("chart requires kubeVersion: >=1.25.0-0");
+    const chart = parse(readFileSync(join(chartDir, "Chart.yaml"), "utf8")) as { description: string };
+    // It names what the agent writes and restarts, not a fixed secret nor every pod.
+    expect(chart.description).toContain("writes the secret the IssuedCertificate names");
+    expect(chart.description).toContain("restarts the pods its PodBounceDirective selects");
   });
 });

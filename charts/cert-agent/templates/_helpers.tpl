@@ -33,14 +33,27 @@ per watched namespace, say) must not overwrite each other's ClusterRole.
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Standard labels, on every object. */}}
+{{/* Standard labels, on every object (the pod template too), with commonLabels: the chart's own win. */}}
 {{- define "cert-agent.labels" -}}
-helm.sh/chart: {{ include "cert-agent.chart" . }}
-{{ include "cert-agent.selectorLabels" . }}
-app.kubernetes.io/version: {{ (.Values.image.tag | default .Chart.AppVersion) | toString | trunc 63 | trimSuffix "-" | quote }}
-app.kubernetes.io/component: agent
-app.kubernetes.io/part-of: cert-agent
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- $own := dict
+  "helm.sh/chart" (include "cert-agent.chart" .)
+  "app.kubernetes.io/version" (include "cert-agent.tag" . | trunc 63 | trimSuffix "-")
+  "app.kubernetes.io/component" "agent"
+  "app.kubernetes.io/part-of" "cert-agent"
+  "app.kubernetes.io/managed-by" .Release.Service }}
+{{- $own = merge $own (include "cert-agent.selectorLabels" . | fromYaml) }}
+{{- toYaml (merge $own (deepCopy .Values.commonLabels)) }}
+{{- end }}
+
+{{/*
+The annotations of an object's metadata, as a new line indented for metadata: commonAnnotations,
+with the object's own (`extra`, e.g. serviceAccount.annotations) winning; nothing when both are empty.
+Use, right after the labels: {{- include "cert-agent.annotations" (dict "root" $ "extra" .Values.x.annotations) }}
+*/}}
+{{- define "cert-agent.annotations" -}}
+{{- with merge (deepCopy (.extra | default dict)) (deepCopy .root.Values.commonAnnotations) }}
+{{- printf "annotations:\n%s" (toYaml . | indent 2) | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/* Selector labels: immutable in a Deployment, so only name and instance. */}}
@@ -49,16 +62,57 @@ app.kubernetes.io/name: {{ include "cert-agent.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{- /* The ServiceAccount: serviceAccount.name, else the full name when the chart creates it. There is
+no fallback to the namespace's "default" account (cert-agent.validate refuses create=false without
+a name): the Roles would grant Secrets to every pod that runs as it. */ -}}
 {{- define "cert-agent.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
 {{- default (include "cert-agent.fullname" .) .Values.serviceAccount.name }}
+{{- end }}
+
+{{/*
+The image tag as text: image.tag, else the chart's appVersion. A number from a values file reaches
+the chart as a float (YAML `tag: 1.20` is 1.2, `tag: 20240101` would print as 2.0240101e+07): a whole
+number is written as an integer, any other number is refused, since its digits are already lost.
+*/}}
+{{- define "cert-agent.tag" -}}
+{{- $tag := .Values.image.tag }}
+{{- if kindIs "string" $tag }}
+{{- $tag | default .Chart.AppVersion }}
+{{- else if kindIs "invalid" $tag }}
+{{- .Chart.AppVersion }}
+{{- else if ne (float64 $tag) (floor $tag) }}
+{{- fail (printf "image.tag is the number %v: YAML read a tag such as 1.20 as a number and dropped its digits; quote it (tag: \"1.20\") or use --set-string" $tag) }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- int64 $tag | toString }}
 {{- end }}
 {{- end }}
 
+{{/* repository@digest when image.digest is set (it wins over the tag), else repository:tag. */}}
 {{- define "cert-agent.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "cert-agent.tag" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A duration value (e.g. "10s") in milliseconds, as agent/config.ts parses it (a number, then ms, s, m
+or h; rounded to whole milliseconds). Fails when the agent would refuse it: malformed, or zero.
+Use: include "cert-agent.durationMs" (list "retry.baseDelay" .Values.retry.baseDelay) | int64
+*/}}
+{{- define "cert-agent.durationMs" -}}
+{{- $name := index . 0 }}
+{{- $text := index . 1 | toString }}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$" $text) }}
+{{- fail (printf "%s: %q is not a duration the agent reads: a number with ms, s, m or h (e.g. 10s, 1.5h)" $name $text) }}
+{{- end }}
+{{- $unit := regexFind "(ms|s|m|h)$" $text }}
+{{- $ms := round (mulf (trimSuffix $unit $text | float64) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit)) 0 }}
+{{- if lt $ms 1.0 }}
+{{- fail (printf "%s: %q is zero (under 1ms): the agent refuses it at start; give a positive duration" $name $text) }}
+{{- end }}
+{{- $ms | int64 }}
 {{- end }}
 
 {{- define "cert-agent.leaderElectionId" -}}
@@ -69,6 +123,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 Settings that the schema cannot express; fail the render with one clear line.
 */}}
 {{- define "cert-agent.validate" -}}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+{{- fail "serviceAccount.create=false requires serviceAccount.name: without it the agent would run as, and the Roles would be bound to, the namespace's \"default\" ServiceAccount, which every pod there uses" }}
+{{- end }}
+{{- range $name, $value := dict "resyncPeriod" .Values.resyncPeriod "bounce.timeout" .Values.bounce.timeout "health.stallThreshold" .Values.health.stallThreshold "health.clockSkewWarning" .Values.health.clockSkewWarning }}
+{{- $_ := include "cert-agent.durationMs" (list $name $value) }}
+{{- end }}
+{{- $base := include "cert-agent.durationMs" (list "retry.baseDelay" .Values.retry.baseDelay) | int64 }}
+{{- $max := include "cert-agent.durationMs" (list "retry.maxDelay" .Values.retry.maxDelay) | int64 }}
+{{- if lt $max $base }}
+{{- fail (printf "retry.maxDelay (%s) is below retry.baseDelay (%s): the agent refuses this at start" .Values.retry.maxDelay .Values.retry.baseDelay) }}
+{{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.health.port)) }}
+{{- fail (printf "metrics.port and health.port are both %d: the agent cannot listen twice on one port; change one" (int .Values.health.port)) }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled (not (and .Values.metrics.enabled .Values.metrics.service.enabled)) }}
+{{- fail "serviceMonitor.enabled=true requires metrics.enabled=true and metrics.service.enabled=true: the ServiceMonitor selects the metrics Service" }}
+{{- end }}
+{{- with .Values.podDisruptionBudget }}
+{{- if and (ne (toString .minAvailable) "") (ne (toString .maxUnavailable) "") }}
+{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both" }}
+{{- end }}
+{{- end }}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicas > 1 requires leaderElection.enabled=true: several agents working the same IssuedCertificate would each generate a key" }}
 {{- end }}
