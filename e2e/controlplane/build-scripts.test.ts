@@ -1,4 +1,4 @@
-// build.sh and charts/build-helm.sh: one progress line per component on stderr, the Go tool's output in
+// build.sh, charts/build-helm.sh and image/build-crane.sh: one progress line per component on stderr, the Go tool's output in
 // a log file in the cache, its tail only on failure, only the result's path on stdout, and a cache key
 // that follows the build flags. Every run here uses its own temporary cache (CERT_AGENT_CACHE) and a
 // fake `go` on the PATH (it records its arguments, prints "go: downloading" lines and writes a stub
@@ -13,6 +13,7 @@ import { repoRoot } from "./repo";
 const CONTROLPLANE_DIR = path.join(repoRoot(), "e2e", "controlplane");
 const BUILD_SH = path.join(CONTROLPLANE_DIR, "build.sh");
 const BUILD_HELM_SH = path.join(repoRoot(), "charts", "build-helm.sh");
+const BUILD_CRANE_SH = path.join(repoRoot(), "image", "build-crane.sh");
 const K8S_VERSION = fs.readFileSync(path.join(CONTROLPLANE_DIR, "K8S_VERSION"), "utf8").trim();
 const KWOK_VERSION = fs.readFileSync(path.join(CONTROLPLANE_DIR, "KWOK_VERSION"), "utf8").trim();
 
@@ -264,5 +265,51 @@ describe("charts/build-helm.sh", () => {
     expect(err[1]).toBe(`--- last 40 lines of ${box.cache}/helm/v3.22.0.log:`);
     expect(result.stderr).toContain("module lookup disabled by GOPROXY=off");
     expect(fs.existsSync(path.join(box.cache, "helm", "v3.22.0", "helm"))).toBe(false);
+  });
+});
+
+describe("image/build-crane.sh", () => {
+  it("shows one line, keeps the Go output in a log, prints only the binary's path on stdout", () => {
+    const box = sandbox({ CRANE_VERSION: "v0.22.1" });
+    const result = run(BUILD_CRANE_SH, box.env);
+    expect(result.status).toBe(0);
+    const crane = path.join(box.cache, "crane", "v0.22.1", "crane");
+    expect(result.stdout).toBe(`${crane}\n`);
+    expect(lines(result.stderr)).toEqual([expect.stringMatching(new RegExp(`^\\[1/1\\] crane v0\\.22\\.1 -> ${path.dirname(crane)} \\.\\.\\. built in \\d+s$`))]);
+    const log = fs.readFileSync(`${path.dirname(crane)}.log`, "utf8");
+    expect(log).toContain("go: downloading example.com/dep");
+    expect(log).toContain("stub crane v0.0.0-fake"); // its `crane version`, run after the build
+    expect(fs.readFileSync(box.argsFile, "utf8")).toContain("github.com/google/go-containerregistry/cmd/crane@v0.22.1");
+
+    const again = run(BUILD_CRANE_SH, box.env);
+    expect(again).toMatchObject({ status: 0, stdout: `${crane}\n`, stderr: "" });
+  });
+
+  it("two runs at once build once, and both print the binary's path", () => {
+    const box = sandbox({ CRANE_VERSION: "v0.22.1", FAKE_GO_SLEEP: "1", FAKE_GO_SLEEP_ON: "install" });
+    // stdin from /dev/null: bash started with a socket on stdin reads ~/.bashrc (its rshd rule),
+    // which may put the real go first on the PATH.
+    const both = spawnSync("bash", ["-c", `bash "$1" >"$2/1.out" 2>&1 & bash "$1" >"$2/2.out" 2>&1 & wait`, "-", BUILD_CRANE_SH, box.dir], {
+      encoding: "utf8",
+      env: box.env,
+      timeout: 60_000,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    expect(both.status).toBe(0);
+    const crane = path.join(box.cache, "crane", "v0.22.1", "crane");
+    for (const out of ["1.out", "2.out"]) expect(fs.readFileSync(path.join(box.dir, out), "utf8")).toMatch(new RegExp(`(^|\\n)${crane}\\n$`));
+    expect(fs.readFileSync(box.argsFile, "utf8").split("\n").filter((l) => l.startsWith("install"))).toHaveLength(1);
+  });
+
+  it("on failure of the real Go tool (no module proxy): FAILED, the log's tail with Go's error, exit 1", () => {
+    const box = realGoOffline();
+    const result = run(BUILD_CRANE_SH, { ...box.env, CRANE_VERSION: "v0.22.1" });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe("");
+    const err = lines(result.stderr);
+    expect(err[0]).toMatch(new RegExp(`^\\[1/1\\] crane v0\\.22\\.1 -> ${box.cache}/crane/v0\\.22\\.1 \\.\\.\\. FAILED after \\d+s \\(exit 1\\)$`));
+    expect(err[1]).toBe(`--- last 40 lines of ${box.cache}/crane/v0.22.1.log:`);
+    expect(result.stderr).toContain("module lookup disabled by GOPROXY=off");
+    expect(fs.existsSync(path.join(box.cache, "crane", "v0.22.1", "crane"))).toBe(false);
   });
 });
