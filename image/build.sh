@@ -75,6 +75,7 @@ rm -rf "$work/rootfs"
 # the image while it is assembled; nothing leaves the machine.
 step "image (crane $("$crane" version))"
 mkdir -p "$work/blobs"
+: >"$work/registry.log" # before the background process opens it: the loop below reads it at once
 "$crane" registry serve --address 127.0.0.1:0 --disk "$work/blobs" 2>"$work/registry.log" &
 registry_pid=$!
 port=""
