@@ -1,21 +1,32 @@
-# The agent's container image (the chart runs `node dist/agent/main.js` from /app).
-# Not built in CI: these machines have no container engine.
-FROM node:24-slim AS build
-WORKDIR /app
+# The agent's container image, for those with Docker (or any BuildKit/Buildah builder). The same root
+# filesystem as `npm run image` (image/build.sh, tested by e2e/image.e2e.test.ts, which needs no
+# container engine): image/rootfs.sh makes it in a Debian 12 stage, the image itself is that tree
+# alone on an empty base (Node 24 and its libraries, the agent, production node_modules, user nonroot
+# 65532; no shell). Not built in CI: these machines have no container engine.
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t cert-agent:0.1.0 .
+FROM node:24-bookworm-slim AS build
+# strip (binutils) for the Node binary; ldd and dpkg are in the base image.
+RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json README.md ./
 COPY agent ./agent
 COPY shared ./shared
 COPY e2e ./e2e
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY image ./image
+RUN npx tsc -p tsconfig.json && bash image/rootfs.sh /rootfs
 
-FROM node:24-slim
-WORKDIR /app
-ENV NODE_ENV=production
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist/agent ./dist/agent
-COPY --from=build /app/dist/shared ./dist/shared
+FROM scratch
+COPY --from=build /rootfs/ /
+COPY --from=build --chown=65532:65532 /rootfs/home/nonroot /home/nonroot
+ENV NODE_ENV=production PATH=/nodejs/bin
 USER 65532:65532
-ENTRYPOINT ["node", "dist/agent/main.js"]
+WORKDIR /app
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/agent/main.js"]
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title=cert-agent \
+      org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.licenses=Apache-2.0

@@ -153,11 +153,12 @@ const itAsRoot = asRoot ? it : it.skip;
 describeWithControlPlane("container image (image/build.sh)", () => {
   let image: Image;
   let rootfs: string;
+  let crane: string;
 
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "cert-agent-image-test-"));
     // crane once, so the two builds do not wait on each other's crane build.
-    execFileSync("bash", [path.join(repo, "image", "build-crane.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+    crane = execFileSync("bash", [path.join(repo, "image", "build-crane.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
     builds = await Promise.all([build(path.join(work, "a")), build(path.join(work, "b"))]);
     image = readImage(builds[0]!.archive, path.join(work, "image"));
     rootfs = path.join(work, "rootfs");
@@ -197,6 +198,8 @@ describeWithControlPlane("container image (image/build.sh)", () => {
       { Config: blobPath(image.manifest.config), RepoTags: [`cert-agent:${pkg.version}`], Layers: [blobPath(image.manifest.layers[0]!)] },
     ]);
     expect(fs.readdirSync(image.dir).sort()).toEqual(["blobs", "index.json", "manifest.json", "oci-layout"]);
+    // crane reads the Docker view (manifest.json) on its own and checks every digest and diff_id.
+    expect(execFileSync(crane, ["validate", "--tarball", builds[0]!.archive], { encoding: "utf8" })).toBe(`PASS: ${builds[0]!.archive}\n`);
     expect(fs.readdirSync(path.join(image.dir, "blobs", "sha256"))).toHaveLength(3);
 
     const { config } = image;
