@@ -39,10 +39,11 @@ source_url=${IMAGE_SOURCE:-$(json '(typeof p.repository === "string" ? p.reposit
 # differs from the commit.
 revision=${IMAGE_REVISION:-}
 if [ -z "$revision" ]; then
-  revision=$(git -C "$repo" rev-parse HEAD)
+  revision=$(git -C "$repo" rev-parse HEAD) || { echo "image/build.sh: not a git checkout: set IMAGE_REVISION and SOURCE_DATE_EPOCH" >&2; exit 1; }
   [ -z "$(git -C "$repo" status --porcelain -- agent shared package.json package-lock.json tsconfig.json image)" ] || revision="$revision-dirty"
 fi
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct)}
+[ -n "$epoch" ] || { echo "image/build.sh: no commit time: set SOURCE_DATE_EPOCH" >&2; exit 1; }
 created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 
 crane=$(bash "$repo/image/build-crane.sh")
