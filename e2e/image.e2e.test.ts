@@ -32,10 +32,10 @@ const epoch = execFileSync("git", ["-C", repo, "log", "-1", "--format=%ct"], { e
 const revision = `${execFileSync("git", ["-C", repo, "rev-parse", "HEAD"], { encoding: "utf8" }).trim()}-test`;
 const created = new Date(Number(epoch) * 1000).toISOString().replace(/\.000Z$/, "Z");
 
-// The uncompressed image (its one layer). The Node 24 binary alone is 108.5 MB stripped (126.6 MB as
-// npm's `node` package ships it), @kubernetes/client-node's JavaScript 24.8 MB: 120 MB is out of
-// reach without bundling or minifying the dependencies. Measured: 160.0 MB.
-const MAX_UNCOMPRESSED = 170e6;
+// The uncompressed image (its one layer), issue 9's target. The Node 24 binary alone is 108.5 MB
+// stripped (126.6 MB as npm's `node` package ships it); the dependencies as installed were 45 MB
+// (160 MB in all), bundled and minified by esbuild they are 5 MB. Measured: 119.4 MB.
+const MAX_UNCOMPRESSED = 120e6;
 
 interface Descriptor {
   mediaType: string;
@@ -245,18 +245,14 @@ describeWithControlPlane("container image (image/build.sh)", () => {
     // No shell, no package manager.
     expect(names.filter((n) => /^(bin|sbin|usr\/bin|usr\/sbin)(\/|$)/.test(n))).toEqual([]);
     expect(entries.filter((e) => !e.mode.startsWith("d") && /(^|\/)(sh|bash|dash|busybox|apt|apt-get|dpkg)$/.test(e.name)).map((e) => e.name)).toEqual([]);
-    // The agent as npm pack ships it: no tests, test helpers, source maps or TypeScript.
-    const dist = names.filter((n) => n.startsWith("app/dist/") && !n.endsWith("/") && fs.statSync(path.join(rootfs, n)).isFile());
-    expect(dist).toContain("app/dist/agent/main.js");
-    expect(dist.filter((n) => !/^app\/dist\/(agent|shared)\/.*\.js$/.test(n) || /\.test\.js$|(^|\/)testing(\/|\.js$)|\/fake\.js$/.test(n))).toEqual([]);
-    // Production dependencies only, without the files Node never loads.
-    const nodeModules = names.filter((n) => n.startsWith("app/node_modules/"));
-    expect(nodeModules).toContain("app/node_modules/@kubernetes/client-node/package.json");
-    for (const dev of ["jest", "typescript", "eslint", "ts-jest", "fast-check", "@stryker-mutator", "node"]) {
-      expect(nodeModules.filter((n) => n.startsWith(`app/node_modules/${dev}/`))).toEqual([]);
-    }
-    expect(nodeModules.filter((n) => /\.(d\.[cm]?ts|map|[cm]?ts)$/.test(n))).toEqual([]);
-    expect(names).not.toContain("app/package-lock.json");
+    // The agent as one bundled file (with its production dependencies), its package.json and README,
+    // and the licences of what was bundled: no node_modules, tests, source maps or TypeScript.
+    const files = names.filter((n) => n.startsWith("app/") && fs.statSync(path.join(rootfs, n)).isFile()).sort();
+    expect(files).toEqual(["app/README.md", "app/THIRD_PARTY_LICENSES", "app/dist/agent/main.js", "app/package.json"]);
+    const licences = fs.readFileSync(path.join(rootfs, "app", "THIRD_PARTY_LICENSES"), "utf8");
+    for (const dependency of ["@kubernetes/client-node", "@peculiar/x509", "winston", "prom-client", "undici"]) expect(licences).toMatch(new RegExp(`^==== .*${dependency}`, "m"));
+    const bundle = fs.readFileSync(path.join(rootfs, "app", "dist", "agent", "main.js"), "utf8");
+    expect(bundle).not.toMatch(/require\("(\.{1,2}\/|@kubernetes|@peculiar|winston|prom-client)/);
     // Node stripped of its symbol table and debug information, with the libraries ldd names here and
     // each library's Debian copyright file and dpkg status.
     const node = path.join(repo, "node_modules", "node", "bin", "node");

@@ -11,11 +11,10 @@
 #                                      owns it here (dpkg -S), with the package's copyright file
 #                                      (/usr/share/doc/<package>/copyright) and its dpkg status entry
 #                                      (/var/lib/dpkg/status.d/<package>, where scanners look for it)
-#   /app                               what `npm pack` ships (package.json, README.md, dist/agent,
-#                                      dist/shared; no tests) and its production node_modules
-#                                      (`npm ci --omit=dev`), without the files Node never loads: type
-#                                      declarations, source maps, TypeScript sources, Markdown other than
-#                                      licences
+#   /app                               package.json and README.md as `npm pack` ships them;
+#                                      dist/agent/main.js: the agent and its production dependencies in
+#                                      one file, bundled and minified by esbuild; THIRD_PARTY_LICENSES:
+#                                      the licence texts of every production package (npm ci --omit=dev)
 #   /etc/passwd, /etc/group            root and nonroot (65532), the user the image runs as
 #   /etc/nsswitch.conf                 hosts: files dns (a kubeconfig may name its server)
 #   /home/nonroot (0700, 65532)        nonroot's home; /tmp (1777)
@@ -23,7 +22,7 @@
 # No shell, no package manager, no CA bundle (the agent trusts the cluster's CA file). Modes are
 # normalised (directories and executables 0755, other files 0644); owners and times are set when the
 # tree is archived (image/build.sh). Needs: ldd, dpkg, strip (binutils), npm (offline when its cache
-# holds the dependencies, as after `npm ci`).
+# holds the dependencies, as after `npm ci`), esbuild (a dev dependency).
 set -euo pipefail
 if [ $# -ne 1 ]; then
   echo "usage: $0 DIR" >&2
@@ -83,23 +82,38 @@ for pkg in "${packages[@]}"; do
   dpkg-query -s "$pkg" >"$root/var/lib/dpkg/status.d/$name"
 done
 
-# The agent: exactly what npm pack ships (package.json "files"), then its production dependencies.
-# --ignore-scripts: dist/ is used as built (prepack would rebuild it); no production dependency has an
-# install script.
+# The agent: package.json and README.md as npm pack ships them, and dist/agent/main.js as ONE file:
+# the compiled agent with its production dependencies, bundled and minified by esbuild (the
+# dependencies as installed would be 45 MB, @kubernetes/client-node's generated models most of it;
+# bundled they are 5 MB, which keeps the image under 120 MB). The chart's `node dist/agent/main.js`
+# in /app runs it. --ignore-scripts: dist/ is used as built (prepack would rebuild it).
 mkdir -p "$work/pack"
 tarball=$(cd "$repo" && npm pack --ignore-scripts --silent --pack-destination "$work/pack" | tail -1)
 tar -xzf "$work/pack/$tarball" -C "$work/pack"
-mv "$work/pack/package" "$root/app"
-cp "$repo/package-lock.json" "$root/app/"
-(cd "$root/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1) ||
+mkdir -p "$root/app/dist/agent"
+cp "$work/pack/package/package.json" "$work/pack/package/README.md" "$root/app/"
+"$repo/node_modules/.bin/esbuild" "$repo/dist/agent/main.js" --bundle --platform=node --target=node24 --format=cjs --minify \
+  --legal-comments=none --log-level=error --outfile="$root/app/dist/agent/main.js" || fail "esbuild could not bundle dist/agent/main.js"
+# Their licences: every licence and notice file of the production packages (what was bundled, from a
+# production install) in /app/THIRD_PARTY_LICENSES, each distinct text once under the packages it
+# belongs to.
+cp "$repo/package.json" "$repo/package-lock.json" "$work/pack/"
+(cd "$work/pack" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1) ||
   { cat "$work/npm.log" >&2; fail "npm ci --omit=dev failed"; }
-# The lock lists the dev dependencies too: a scanner reading it would report packages that are not
-# there. node_modules/.package-lock.json lists what was installed.
-rm "$root/app/package-lock.json"
-find "$root/app/node_modules" -type f \
-  \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
-  -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -iname '*.md' -o -iname '*.markdown' \) \
-  ! -iname 'licen[cs]e*' ! -iname 'notice*' ! -iname 'copying*' -delete
+(cd "$work/pack/node_modules" && find . -type f \( -iname 'licen[cs]e*' -o -iname 'notice*' -o -iname 'copying*' \) | sort) >"$work/licences"
+[ -s "$work/licences" ] || fail "no licence files found in the production dependencies"
+"$node_bin" -e '
+  const fs = require("node:fs");
+  const [list, base, out] = process.argv.slice(1);
+  const texts = new Map();
+  for (const file of fs.readFileSync(list, "utf8").split("\n").filter(Boolean)) {
+    const text = fs.readFileSync(`${base}/${file}`, "utf8").trim();
+    const owner = file.replace(/^\.\//, "").replace(/\/[^/]*$/, "").replace(/node_modules\//g, "");
+    texts.set(text, [...(texts.get(text) ?? []), owner]);
+  }
+  const parts = [...texts].map(([text, owners]) => `==== ${[...new Set(owners)].join(", ")}\n\n${text}\n`);
+  fs.writeFileSync(out, `Licences of the packages bundled into dist/agent/main.js\n\n${parts.join("\n")}`);
+' "$work/licences" "$work/pack/node_modules" "$root/app/THIRD_PARTY_LICENSES"
 
 # Users, name service, home and /tmp.
 mkdir -p "$root/etc" "$root/home/nonroot" "$root/tmp"
