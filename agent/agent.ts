@@ -120,6 +120,7 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
     isWorking: () => manager.isWorking(),
     async stop(options) {
       await manager.stop(options);
+      await kc.close();
       log.info("agent stopped");
     },
   };

@@ -246,6 +246,33 @@ describe("ObservedKubeConfig on a local HTTP server", () => {
     server.closeAllConnections();
   });
 
+  it("reuses its kept-alive connections (client-node alone opens one per request), and close() ends them", async () => {
+    const t = setup();
+    let ports: number[] = [];
+    handle = (req, res) => {
+      ports.push(req.socket.remotePort!);
+      res.setHeader("content-type", "application/json");
+      res.writeHead(200).end(JSON.stringify({ kind: "SecretList", apiVersion: "v1", metadata: {}, items: [] }));
+    };
+    try {
+      const kc = new ObservedKubeConfig(kubeConfig(`http://127.0.0.1:${port}`), t.api);
+      const core = kc.makeApiClient(CoreV1Api);
+      for (let i = 0; i < 10; i++) await core.listNamespacedSecret({ namespace: "ns" });
+      // One request after another: one or two connections (a connection goes back to the pool just
+      // after its response has been read), never one each.
+      expect(ports).toHaveLength(10);
+      expect(new Set(ports).size).toBeLessThanOrEqual(2);
+      await kc.close();
+      // The source KubeConfig, for comparison: a new connection per request.
+      ports = [];
+      const plain = kubeConfig(`http://127.0.0.1:${port}`).makeApiClient(CoreV1Api);
+      for (let i = 0; i < 3; i++) await plain.listNamespacedSecret({ namespace: "ns" });
+      expect(new Set(ports).size).toBe(3);
+    } finally {
+      server.closeAllConnections();
+    }
+  });
+
   it("a cluster without TLS settings of its own still goes out on a dispatcher it can observe", () => {
     const kc = new ObservedKubeConfig(kubeConfig("https://k:6443"), setup().api);
     expect(kc.createDispatcherOptions({ name: "c", server: "https://k:6443", skipTLSVerify: false }, {})).toMatchObject({ type: "agent" });
