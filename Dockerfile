@@ -20,7 +20,7 @@ RUN npx tsc -p tsconfig.json && bash image/rootfs.sh /rootfs
 FROM scratch
 COPY --from=build /rootfs/ /
 COPY --from=build --chown=65532:65532 /rootfs/home/nonroot /home/nonroot
-ENV NODE_ENV=production PATH=/nodejs/bin
+ENV NODE_ENV=production PATH=/nodejs/bin NODE_OPTIONS=--max-semi-space-size=2
 USER 65532:65532
 WORKDIR /app
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/agent/main.js"]

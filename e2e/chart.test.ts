@@ -327,6 +327,9 @@ describe("helm template with the default values", () => {
     // In-cluster config is the default: the chart never points the agent at a kubeconfig.
     expect(c.args.some((a) => a.startsWith("--kubeconfig"))).toBe(false);
     expect(c.env.some((e) => e.name === "KUBECONFIG")).toBe(false);
+    // A small young generation by default (bench:footprint); nodeOptions: "" leaves Node's defaults.
+    expect(c.env).toContainEqual({ name: "NODE_OPTIONS", value: "--max-semi-space-size=2" });
+    expect(container(render({ nodeOptions: "" })).env.some((e) => e.name === "NODE_OPTIONS")).toBe(false);
     expect(c.args.some((a) => a.startsWith("--namespace"))).toBe(false);
   });
 

@@ -212,7 +212,7 @@ describeWithControlPlane("container image (image/build.sh)", () => {
     });
     expect(config.config).toEqual({
       Entrypoint: ["/nodejs/bin/node", "/app/dist/agent/main.js"],
-      Env: ["NODE_ENV=production", "PATH=/nodejs/bin"],
+      Env: ["NODE_ENV=production", "PATH=/nodejs/bin", "NODE_OPTIONS=--max-semi-space-size=2"],
       User: `${NONROOT}:${NONROOT}`,
       WorkingDir: "/app",
       Labels: expect.objectContaining({

@@ -98,7 +98,7 @@ labels=(
   { cat "$work/crane.log" >&2; exit 1; }
 "$crane" mutate "$ref" --tag "$ref" --set-platform linux/amd64 \
   --entrypoint /nodejs/bin/node,/app/dist/agent/main.js --user 65532:65532 --workdir /app \
-  --env NODE_ENV=production --env PATH=/nodejs/bin "${labels[@]}" >/dev/null 2>"$work/crane.log" ||
+  --env NODE_ENV=production --env PATH=/nodejs/bin --env NODE_OPTIONS=--max-semi-space-size=2 "${labels[@]}" >/dev/null 2>"$work/crane.log" ||
   { cat "$work/crane.log" >&2; exit 1; }
 "$crane" pull --format=oci "$ref" "$work/edit" 2>"$work/crane.log" || { cat "$work/crane.log" >&2; exit 1; }
 rm "$work/layer.tar"
