@@ -93,16 +93,23 @@ export async function startInProcessAgent(kc: KubeConfig, args: string[], overri
   return { ...agent, logs: () => lines.join("") };
 }
 
-export interface AgentProcess {
+/** One of our executables running as a child process: its output so far, and a way to stop it. */
+export interface OurProcess {
   child: ChildProcess;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+export type AgentProcess = OurProcess;
+export type IssuerProcess = OurProcess;
 
 /** The real executable, as a child process (for crash tests). Requires `npm run build`. */
 export function spawnAgent(kubeconfigPath: string, args: string[]): AgentProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "agent", "main.js"), "--kubeconfig", kubeconfigPath,
-    "--metrics-bind-address", "0", "--health-probe-bind-address", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  return watchProcess(spawn(process.execPath, [join(REPO_ROOT, "dist", "agent", "main.js"), "--kubeconfig", kubeconfigPath,
+    "--metrics-bind-address", "0", "--health-probe-bind-address", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+/** Collects a child's stdout and stderr (in arrival order) and resolves stop() with its exit code. */
+export function watchProcess(child: ChildProcess): OurProcess {
   const chunks: string[] = [];
   child.stdout!.on("data", (d: Buffer) => chunks.push(d.toString()));
   child.stderr!.on("data", (d: Buffer) => chunks.push(d.toString()));
@@ -233,28 +240,10 @@ export async function answerRequest(c: Clients, namespace: string, name: string,
   return pem;
 }
 
-export interface IssuerProcess {
-  child: ChildProcess;
-  output(): string;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
 /** The reference issuer as a real process (dist/e2e/issuer/main.js; requires `npm run build`). */
 export function spawnIssuer(kubeconfigPath: string, args: string[]): IssuerProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "e2e", "issuer", "main.js"), "--kubeconfig", kubeconfigPath, ...args],
-    { stdio: ["ignore", "pipe", "pipe"] });
-  const chunks: string[] = [];
-  child.stdout!.on("data", (d: Buffer) => chunks.push(d.toString()));
-  child.stderr!.on("data", (d: Buffer) => chunks.push(d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    output: () => chunks.join(""),
-    async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
+  return watchProcess(spawn(process.execPath, [join(REPO_ROOT, "dist", "e2e", "issuer", "main.js"), "--kubeconfig", kubeconfigPath, ...args],
+    { stdio: ["ignore", "pipe", "pipe"] }));
 }
 
 /**

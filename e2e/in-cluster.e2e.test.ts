@@ -24,6 +24,7 @@ import {
   startIssuer,
   waitFor,
   waitForState,
+  watchProcess,
 } from "./harness";
 
 jest.setTimeout(240_000);
@@ -79,10 +80,7 @@ describeWithControlPlane("the agent run as in a pod: in-cluster config only", ()
     const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "agent", "main.js"), "--namespace", ns, "--secret-namespaces", ns, "--pod-namespaces", ns,
       "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug", "--retry-base-delay", "1s", "--retry-max-delay", "5s"],
     { env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const agent = watchProcess(child);
     const issuer = await startIssuer(admin.kc, ns);
     try {
       await admin.issued.create(ns, newIssuedCertificate(ns, "before", { annotations: P256, target: { name: "cacerts-before", namespace: ns } }));
@@ -105,12 +103,11 @@ describeWithControlPlane("the agent run as in a pod: in-cluster config only", ()
       console.log(`in-cluster: the certificate created after the token rotation finished in ${Date.now() - rotatedAt} ms`);
       expect(opensslCheckBundle(decodeSecret((await getSecretOrUndefined(admin, ns, "cacerts-after"))!))).toEqual({ verify: "ca-cert.pem: OK", keyMatches: true });
       expect(child.exitCode).toBeNull();
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-      expect(output).not.toMatch(/PRIVATE KEY/);
-      expect(output).not.toContain(second.slice(-20));
+      expect(await agent.stop("SIGTERM")).toBe(0);
+      expect(agent.output()).not.toMatch(/PRIVATE KEY/);
+      expect(agent.output()).not.toContain(second.slice(-20));
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      await agent.stop("SIGKILL");
       await issuer.stop();
     }
   });
