@@ -88,6 +88,7 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
     certificateRequests: new CustomResourceClient<CertificateRequest>(kc, CERTIFICATE_REQUEST),
     secrets,
     directives: bouncer.directives,
+    configMaps: bouncer.configMaps,
     clock,
     log,
     events,

@@ -47,7 +47,7 @@ export function namingRequests<T extends KubeObject>(client: ObjectClient<T>, ki
     replaceStatus: (body) => client.replaceStatus(body).catch(rethrow("replaceStatus", body.metadata.namespace, body.metadata.name)),
     patchAnnotations: (ns, name, annotations, rv) => client.patchAnnotations(ns, name, annotations, rv).catch(rethrow("patchAnnotations", ns, name)),
     delete: (ns, name) => client.delete(ns, name).catch(rethrow("delete", ns, name)),
-    list: (ns, selector) => client.list(ns, selector).catch(rethrow("list", ns)),
+    list: (ns, selector, fields) => client.list(ns, selector, fields).catch(rethrow("list", ns)),
   };
 }
 

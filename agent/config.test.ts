@@ -26,6 +26,8 @@ describe("parseConfig", () => {
       renewBefore: { share: 1 / 3 },
       stallThresholdMs: 600_000,
       clockSkewWarningMs: 60_000,
+      rootChangePolicy: "accept",
+      rootOverlapMs: 25 * 3_600_000,
     });
   });
 

@@ -7,6 +7,7 @@ import { parseBindAddress } from "../shared/controller/server";
 import { STRATEGIES, Strategy } from "./bouncer/plan";
 import { SERVICE_ACCOUNT_DIR } from "./kubeconfig";
 import { parseRenewBefore, RenewBefore } from "./renewal";
+import { ROOT_CHANGE_POLICIES, RootChangePolicy } from "./root-rotation";
 
 export interface Config {
   /** Explicit kubeconfig path; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
@@ -51,6 +52,10 @@ export interface Config {
   stallThresholdMs: number;
   /** /statusz flags (and logs) a clock skew with the API server beyond this. */
   clockSkewWarningMs: number;
+  /** What a root the target does not trust yet needs before the agent trusts it (root-rotation.ts). */
+  rootChangePolicy: RootChangePolicy;
+  /** How long the old roots stay in root-cert.pem after the intermediate signed by the new root is written. */
+  rootOverlapMs: number;
 }
 
 interface Option {
@@ -85,6 +90,8 @@ export const OPTIONS: Option[] = [
   { flag: "reconcile-timeout", env: "CERT_AGENT_RECONCILE_TIMEOUT", type: "string", help: "deadline of one reconcile (a hung API request never holds a worker longer)", default: "1m" },
   { flag: "stall-threshold", env: "CERT_AGENT_STALL_THRESHOLD", type: "string", help: "/healthz fails when a watch has been failing, or a work queue has had work but no reconcile finished, this long", default: "10m" },
   { flag: "clock-skew-warning", env: "CERT_AGENT_CLOCK_SKEW_WARNING", type: "string", help: "/statusz and the log warn when our clock and the API server's differ by more than this", default: "1m" },
+  { flag: "root-change-policy", env: "CERT_AGENT_ROOT_CHANGE_POLICY", type: "string", help: "a new root from the issuer: accept (rotate without downtime, a Warning Event) or require-approval (wait until its SHA-256 is in the IssuedCertificate's cert-agent.io/approved-root-sha256 annotation)", default: "accept" },
+  { flag: "root-overlap", env: "CERT_AGENT_ROOT_OVERLAP", type: "string", help: "after a root change, how long root-cert.pem keeps the old root next to the new one (longer than the mesh's workload certificate lifetime)", default: "25h" },
 ];
 
 function renewBefore(text: string): RenewBefore {
@@ -188,7 +195,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | "h
     renewBefore: renewBefore(raw("renew-before")!),
     stallThresholdMs: duration("stall-threshold"),
     clockSkewWarningMs: duration("clock-skew-warning"),
+    rootChangePolicy: raw("root-change-policy") as RootChangePolicy,
+    rootOverlapMs: duration("root-overlap", true),
   };
+  if (!(ROOT_CHANGE_POLICIES as readonly string[]).includes(config.rootChangePolicy)) {
+    throw new ConfigError(`--root-change-policy: "${config.rootChangePolicy}" is not one of ${ROOT_CHANGE_POLICIES.join(", ")}`);
+  }
   if (!(STRATEGIES as readonly string[]).includes(config.bounceStrategy)) {
     throw new ConfigError(`--bounce-strategy: "${config.bounceStrategy}" is not one of ${STRATEGIES.join(", ")}`);
   }

@@ -99,5 +99,13 @@ export const Reason = {
   BounceFailed: "BounceFailed",
   BounceTimedOut: "BounceTimedOut",
   PodBounceDirectiveMissing: "PodBounceDirectiveMissing",
+  /** Root rotation (root-rotation.ts): step 1 written, the target trusts the old and the new roots (a Warning, always). */
+  RootChanged: "RootChanged",
+  /** A new root waits for its SHA-256 to be approved (--root-change-policy=require-approval). */
+  RootChangeNotApproved: "RootChangeNotApproved",
+  /** Step 1 written; the istio-ca-root-cert ConfigMaps do not all hold every root yet. */
+  TrustBundlePropagating: "TrustBundlePropagating",
+  /** Step 3: the overlap is over, root-cert.pem holds the new roots only. */
+  RootOverlapEnded: "RootOverlapEnded",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

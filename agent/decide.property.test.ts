@@ -41,7 +41,7 @@ const target: fc.Arbitrary<TargetSummary> = fc.oneof(
   fc.record({ state: fc.constant("incomplete" as const), message: text, stamp }),
   fc.record({ state: fc.constant("invalid" as const), message: text, stamp }),
   often(fc.record({ state: fc.constant("valid" as const), stamp, caCertPem: text, keyDescription: fc.oneof(fc.constantFrom("RSA-4096", "ECDSA-P256"), text),
-    sanKeys: fc.array(text, { maxLength: 3 }), notBefore: date, notAfter: date })),
+    sanKeys: fc.array(text, { maxLength: 3 }), notBefore: date, notAfter: date, rootCertPem: text, rootShas: fc.array(text, { maxLength: 2 }) })),
 );
 const staged: fc.Arbitrary<StagedKeySummary> = fc.oneof(
   fc.constant({ state: "missing" as const }),

@@ -5,7 +5,8 @@ import { CertificateVerificationError, ImportedPrivateKey, KeySpec } from "../sh
 import { KEY_ALGORITHM_ANNOTATION, Reason } from "./constants";
 import { Decision, decide, DecideOptions } from "./decide";
 import { Bookkeeping, IssuanceStamp } from "./issuance";
-import { DirectiveSummary, Observed, RequestSummary, StagedKeySummary, TargetSummary, Verdict } from "./observe";
+import { DirectiveSummary, Observed, RequestSummary, StagedKeySummary, TargetSummary, TrustBundleView, Verdict } from "./observe";
+import { APPROVED_ROOTS_ANNOTATION, rootFingerprints } from "./root-rotation";
 import { InvalidSpecError, readIntent } from "./spec";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
@@ -33,6 +34,10 @@ interface Given {
   collision?: string;
   /** A namespace of this IssuedCertificate's Secrets that is not one of --secret-namespaces. */
   unwatched?: string;
+  /** More annotations on the IssuedCertificate (e.g. an approved root). */
+  annotations?: Record<string, string>;
+  /** In a root rotation's step 1: what the istio-ca-root-cert ConfigMaps hold. */
+  trustBundle?: TrustBundleView;
   opts?: Partial<DecideOptions>;
 }
 
@@ -43,7 +48,7 @@ function observed(g: Given): Observed {
     hosts: g.hosts ?? ["spiffe://cluster.local/ns/istio-system/sa/istiod"],
     target: { name: "cacerts", namespace: "istio-system" },
     signingSecret: { name: "root", namespace: "mesh" },
-    ...(g.keyAlgorithm ? { annotations: { [KEY_ALGORITHM_ANNOTATION]: g.keyAlgorithm } } : {}),
+    annotations: { ...(g.keyAlgorithm ? { [KEY_ALGORITHM_ANNOTATION]: g.keyAlgorithm } : {}), ...g.annotations },
   });
   ic.metadata.generation = 1;
   if (g.observed !== "none") ic.status = { observedGeneration: g.observed ?? 1, state: g.state ?? "PENDING", error: g.error ?? "" };
@@ -65,6 +70,7 @@ function observed(g: Given): Observed {
     ...(g.directive ? { directive: g.directive } : {}),
     ...(g.collision ? { targetCollidesWith: g.collision } : {}),
     ...(g.unwatched ? { unwatchedNamespace: g.unwatched } : {}),
+    ...(g.trustBundle ? { trustBundle: g.trustBundle } : {}),
   };
 }
 
@@ -76,6 +82,8 @@ const validTarget = (over: Partial<Extract<TargetSummary, { state: "valid" }>> =
   sanKeys: ["uri:spiffe://cluster.local/ns/istio-system/sa/istiod"],
   notBefore: new Date("2026-01-01T00:00:00Z"),
   notAfter: new Date("2027-01-01T00:00:00Z"),
+  rootCertPem: "ROOT",
+  rootShas: [],
   ...over,
 });
 const ready = (revision = 1, spec: KeySpec = RSA4096): StagedKeySummary =>
@@ -277,5 +285,70 @@ describe("decide", () => {
   it("uses P-256 when the annotation asks for it", () => {
     const o = observed({ keyAlgorithm: "ECDSA-P256", staged: ready(1, P256), request: { state: "missing" } });
     expect(decide(o, OPTS)).toEqual({ action: "request", reuseStagedKey: true });
+  });
+});
+
+// Root rotation (root-rotation.ts): the three steps, approval, and the waits. The roots are PEM blocks of
+// arbitrary bytes: decide only compares their SHA-256 and never parses them as certificates.
+const pemBlock = (bytes: string) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(bytes).toString("base64")}\n-----END CERTIFICATE-----\n`;
+const OLD_ROOT = pemBlock("old root");
+const NEW_ROOT = pemBlock("new root");
+const BOTH = OLD_ROOT + NEW_ROOT;
+const [OLD_SHA, NEW_SHA] = [rootFingerprints(OLD_ROOT)[0]!, rootFingerprints(NEW_ROOT)[0]!];
+const UNTIL = "2026-06-02T01:00:00.000Z"; // NOW + 25 h
+const trusting = (over: Partial<Extract<TargetSummary, { state: "valid" }>> = {}) =>
+  validTarget({ stamp: stamp(0), rootCertPem: OLD_ROOT, rootShas: [OLD_SHA], ...over });
+const answeredWith = (rootPem: string) => ({ state: "REQUESTED" as const, staged: ready(), request: answered("finished", 1, { rootPem }), verdict: verified() });
+const STEP1 = { phase: "trust" as const, newRoots: [NEW_SHA], since: "2026-05-31T23:00:00.000Z" };
+
+const rootRows: Row[] = [
+  ["same root: the answer is written as it came", { ...answeredWith(OLD_ROOT), target: trusting() }, { action: "write", rootCert: OLD_ROOT, rotation: undefined }],
+  ["no valid target to protect (first issuance): written as it came, no rotation", { ...answeredWith(NEW_ROOT), target: { state: "missing" } }, { action: "write", rootCert: NEW_ROOT, rotation: undefined }],
+  ["new root (accept): step 1 trusts old + new, the intermediate stays", { ...answeredWith(NEW_ROOT), target: trusting() },
+    { action: "trustNewRoots", rootCert: BOTH, rotation: { phase: "trust", newRoots: [NEW_SHA], since: NOW.toISOString() } }],
+  ["new root under require-approval, not approved: waits, saying which root and how to approve", { ...answeredWith(NEW_ROOT), target: trusting(), opts: { rootChangePolicy: "require-approval" } },
+    { action: "awaitRoot", reason: Reason.RootChangeNotApproved, requeueAfterMs: 300_000,
+      message: `the issuer signed with a new root (sha256 ${NEW_SHA}) that is not approved (--root-change-policy=require-approval); istio-system/cacerts is unchanged. ` +
+        "To accept it, add its SHA-256 to the annotation cert-agent.io/approved-root-sha256" }],
+  ["approving another root does not approve this one", { ...answeredWith(NEW_ROOT), target: trusting(), opts: { rootChangePolicy: "require-approval" }, annotations: { [APPROVED_ROOTS_ANNOTATION]: OLD_SHA } },
+    { action: "awaitRoot", reason: Reason.RootChangeNotApproved }],
+  ["new root under require-approval, approved (upper case, among others): step 1", { ...answeredWith(NEW_ROOT), target: trusting(), opts: { rootChangePolicy: "require-approval" },
+    annotations: { [APPROVED_ROOTS_ANNOTATION]: `${OLD_SHA}, ${NEW_SHA.toUpperCase()}` } }, { action: "trustNewRoots", rootCert: BOTH }],
+  ["step 1 written, the bundle not yet in every ConfigMap: waits (polling every 5 s), naming them", { ...answeredWith(NEW_ROOT), target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: STEP1 }),
+    trustBundle: { checked: 3, lacking: ["app: 1 of 2 roots missing", "gw: no istio-ca-root-cert ConfigMap yet"] } },
+    { action: "awaitRoot", reason: Reason.TrustBundlePropagating, requeueAfterMs: 5_000,
+      message: "root rotation step 1 of 3: waiting for the old and new roots to reach 2 of 3 istio-ca-root-cert ConfigMaps (app: 1 of 2 roots missing; gw: no istio-ca-root-cert ConfigMap yet); " +
+        "istiod publishes root-cert.pem when it reloads its CA files" }],
+  ["step 1 written, every ConfigMap holds both: step 2 writes the new intermediate with both roots until the overlap ends", { ...answeredWith(NEW_ROOT),
+    target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: STEP1 }), trustBundle: { checked: 3, lacking: [] } },
+    { action: "write", rootCert: BOTH, rotation: { phase: "overlap", newRoots: [NEW_SHA], until: UNTIL } }],
+  ["--root-overlap sets the end of the overlap", { ...answeredWith(NEW_ROOT), target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: STEP1 }), opts: { rootOverlapMs: 3_600_000 } },
+    { action: "write", rotation: { phase: "overlap", newRoots: [NEW_SHA], until: "2026-06-01T01:00:00.000Z" } }],
+  ["a root new again during step 1 (a third root): step 1 again, adding it", { ...answeredWith(pemBlock("third")), target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: STEP1 }) },
+    { action: "trustNewRoots", rootCert: BOTH + pemBlock("third") }],
+  ["a renewal during the overlap keeps both roots and the overlap's end", { ...answeredWith(NEW_ROOT),
+    target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: { phase: "overlap", newRoots: [NEW_SHA], until: UNTIL } }) },
+    { action: "write", rootCert: BOTH, rotation: { phase: "overlap", newRoots: [NEW_SHA], until: UNTIL } }],
+  ["several roots without a rotation of ours (the issuer's own transition ended): written as the issuer sends them", { ...answeredWith(NEW_ROOT), target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA] }) },
+    { action: "write", rootCert: NEW_ROOT, rotation: undefined }],
+  ["FINISHED in the overlap: sleeps until the overlap ends when that is before the renewal", { state: "FINISHED",
+    target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: { phase: "overlap", newRoots: [NEW_SHA], until: UNTIL }, rootsAfterOverlap: NEW_ROOT }) },
+    { action: "none", requeueAfterMs: 25 * 3_600_000 }],
+  ["FINISHED, the overlap is over: step 3 keeps the new roots only", { state: "FINISHED",
+    target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: { phase: "overlap", newRoots: [NEW_SHA], until: "2026-05-31T00:00:00.000Z" }, rootsAfterOverlap: NEW_ROOT }) },
+    { action: "endRootOverlap", rootCert: NEW_ROOT, message: "root rotation step 3 of 3: the overlap ended at 2026-05-31T00:00:00.000Z; root-cert.pem now holds only the new root" }],
+  ["FINISHED, the overlap is over but the recorded roots no longer verify ca-cert.pem: every root is kept, the rotation ends", { state: "FINISHED",
+    target: trusting({ rootCertPem: BOTH, rootShas: [OLD_SHA, NEW_SHA], rotation: { phase: "overlap", newRoots: [NEW_SHA], until: "2026-05-31T00:00:00.000Z" } }) },
+    { action: "endRootOverlap", rootCert: BOTH }],
+];
+
+describe("decide: root rotation", () => {
+  it.each(rootRows)("%s", (_name, given, expected) => {
+    const decision = decide(observed(given), { ...OPTS, ...given.opts }) as Decision & { reason?: string; rotation?: unknown };
+    const { reason, rotation, ...rest } = expected as typeof expected & { rotation?: unknown };
+    expect(decision).toMatchObject(rest);
+    // Named in a row, the rotation must be exactly that (undefined included: no annotation written).
+    if ("rotation" in expected) expect(decision.rotation).toEqual(rotation);
+    if (reason) expect(decision.reason).toBe(reason);
   });
 });

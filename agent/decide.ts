@@ -15,7 +15,8 @@ import { sameIssuance, ownerKey, IssuanceStamp } from "./issuance";
 import { Observed, RequestSummary, StagedKeySummary } from "./observe";
 import { reissueTrigger, Trigger } from "./policies";
 import { DEFAULT_RENEW_BEFORE, RenewBefore, renewalTime } from "./renewal";
-import { InvalidSpecError } from "./spec";
+import { approvedRoots, combineRoots, missingFrom, RootChangePolicy, RootRotation, rootFingerprints, shortSha } from "./root-rotation";
+import { CertificateIntent, InvalidSpecError } from "./spec";
 
 export interface DecideOptions {
   now: Date;
@@ -28,7 +29,16 @@ export interface DecideOptions {
   bounceTimeoutMs?: number;
   /** When to renew (default: 1/3 of the lifetime before notAfter). */
   renewBefore?: RenewBefore;
+  /** What a new root needs before it is trusted (default accept). */
+  rootChangePolicy?: RootChangePolicy;
+  /** How long the old roots stay in root-cert.pem after the new intermediate is written (default 25 h). */
+  rootOverlapMs?: number;
 }
+
+/** --root-overlap's default: longer than Istio's default workload certificate lifetime (24 h). */
+export const DEFAULT_ROOT_OVERLAP_MS = 25 * 3_600_000;
+/** How often a root rotation looks again at the trust bundle ConfigMaps (no watch wakes it). */
+const TRUST_BUNDLE_POLL_MS = 5_000;
 
 /** Failures that a retry cannot fix: FAILED stays until the spec (or the Secret in the way) changes. */
 const WAITS_FOR_CHANGE = new Set<string>([Reason.InvalidSpec, Reason.TargetSecretConflict, Reason.StagedKeySecretConflict, Reason.TargetSecretCollision,
@@ -45,8 +55,14 @@ export type Decision =
   | { action: "request"; reuseStagedKey: boolean }
   /** Go back to PENDING within the same issuance (the staged key is reused). */
   | { action: "rerequest"; reason: Reason; message: string }
-  /** The verified certificate goes into the target, then ISSUED. */
-  | { action: "write" }
+  /** The verified certificate goes into the target (root-cert.pem = rootCert, recording `rotation`), then ISSUED. */
+  | { action: "write"; rootCert: string; rotation?: RootRotation }
+  /** Root rotation step 1: root-cert.pem = rootCert (old + new roots), everything else in the target kept. */
+  | { action: "trustNewRoots"; rootCert: string; rotation: RootRotation; message: string }
+  /** REQUESTED, a root change waits (for approval, for the trust bundle): say so in status once, look again later. */
+  | { action: "awaitRoot"; reason: Reason; message: string; requeueAfterMs: number }
+  /** FINISHED, root rotation step 3: the overlap is over, root-cert.pem = rootCert (the new roots only). */
+  | { action: "endRootOverlap"; rootCert: string; message: string }
   /** The target already holds this issuance's certificate (a crash after the write): ISSUED. */
   | { action: "adopt" }
   /** The target was written by Gloo Mesh's own agent for this IssuedCertificate: take it over (our label
@@ -168,7 +184,7 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
         return { action: "none", requeueAfterMs: validInMs, wait: { reason: Reason.WaitingForValidity,
           message: `the certificate is valid from ${verdict.certificate.notBefore.toISOString()}, ${validInMs} ms from now by our clock (issuer clock ahead); writing it then` } };
       }
-      return { action: "write" };
+      return decideRoots(o, request.rootPem, opts);
     }
 
     case "ISSUED":
@@ -180,11 +196,24 @@ export function decide(o: Observed, opts: DecideOptions): Decision {
       // Late: past the renewal time by more than a resync period (and at least a minute): the agent was down.
       const trigger = reissueTrigger(o, { now: opts.now, renewBefore, lateAfterMs: Math.max(opts.resyncMs, 60_000) });
       if (trigger) return begin(nextRevision, trigger);
-      if (o.target.state !== "valid") return { action: "none" };
+      const target = o.target;
+      if (target.state !== "valid") return { action: "none" };
       // Wake up at the renewal time; long delays are safe (Clock chunks them) and the resync
       // re-checks against the wall clock anyway, so a suspend or a clock step is caught.
-      const renewsAt = renewalTime({ notBefore: o.target.notBefore, notAfter: o.target.notAfter, pem: o.target.caCertPem }, renewBefore);
-      return { action: "none", expiresAt: o.target.notAfter, renewsAt, requeueAfterMs: renewsAt.getTime() - opts.now.getTime() };
+      const renewsAt = renewalTime({ notBefore: target.notBefore, notAfter: target.notAfter, pem: target.caCertPem }, renewBefore);
+      let wakeAt = renewsAt.getTime();
+      if (target.rotation?.phase === "overlap") {
+        const endsAt = Date.parse(target.rotation.until);
+        if (opts.now.getTime() >= endsAt) {
+          const ending = `root rotation step 3 of 3: the overlap ended at ${target.rotation.until}`;
+          return target.rootsAfterOverlap !== undefined
+            ? { action: "endRootOverlap", rootCert: target.rootsAfterOverlap, message: `${ending}; root-cert.pem now holds only the new root${target.rotation.newRoots.length > 1 ? "s" : ""}` }
+            // Hand-edited since: the named roots no longer verify ca-cert.pem. Keep every root (a valid CA) and stop the rotation.
+            : { action: "endRootOverlap", rootCert: target.rootCertPem, message: `${ending}; the new roots recorded do not verify ca-cert.pem, so root-cert.pem keeps all its roots` };
+        }
+        wakeAt = Math.min(wakeAt, endsAt);
+      }
+      return { action: "none", expiresAt: target.notAfter, renewsAt, requeueAfterMs: wakeAt - opts.now.getTime() };
     }
 
     case "FAILED": {
@@ -233,6 +262,54 @@ function decideBounce(o: Observed, opts: DecideOptions): Decision {
   }
   return { action: "awaitBounce", message: `pods of ${where} being restarted: ${progress?.message || "the bouncer has not started"}`,
     requeueAfterMs: Math.min(timeoutMs - waitedMs, opts.resyncMs) };
+}
+
+/**
+ * REQUESTED, the answer verified: write it, unless its roots are not all trusted by the target yet (a
+ * root change: step 1 first, see root-rotation.ts) or step 1 is written and the trust bundle has not
+ * reached every istio-ca-root-cert ConfigMap yet.
+ */
+function decideRoots(o: Observed, answerRootPem: string, opts: DecideOptions): Decision {
+  const target = o.target;
+  // No trusted target to protect (first issuance, missing, broken): the answer is written as it is.
+  if (target.state !== "valid") return { action: "write", rootCert: answerRootPem };
+  const answerRoots = rootFingerprints(answerRootPem);
+  const added = missingFrom(target.rootShas, answerRoots);
+  const { namespace, name } = (o.intent as CertificateIntent).target;
+  const where = `${namespace}/${name}`;
+  const overlapUntil = () => new Date(opts.now.getTime() + (opts.rootOverlapMs ?? DEFAULT_ROOT_OVERLAP_MS)).toISOString();
+  if (added.length > 0) {
+    const names = added.map(shortSha).join(", ");
+    if (opts.rootChangePolicy === "require-approval") {
+      const unapproved = missingFrom(approvedRoots(o.ic.metadata.annotations), added);
+      if (unapproved.length > 0) {
+        return { action: "awaitRoot", reason: Reason.RootChangeNotApproved, requeueAfterMs: opts.resyncMs,
+          message: `the issuer signed with a new root (sha256 ${unapproved.join(", ")}) that is not approved (--root-change-policy=require-approval); ` +
+            `${where} is unchanged. To accept it, add its SHA-256 to the annotation cert-agent.io/approved-root-sha256` };
+      }
+    }
+    return { action: "trustNewRoots", rootCert: combineRoots(target.rootCertPem, answerRootPem),
+      rotation: { phase: "trust", newRoots: answerRoots, since: opts.now.toISOString() },
+      message: `the issuer signs with a new root (sha256 ${names}); root rotation step 1 of 3: root-cert.pem of ${where} now trusts the old and the new roots, ` +
+        "the current intermediate stays until every istio-ca-root-cert ConfigMap holds both" };
+  }
+  const rotation = target.rotation;
+  if (rotation?.phase === "trust") {
+    const bundle = o.trustBundle;
+    if (bundle && bundle.lacking.length > 0) {
+      const shown = bundle.lacking.slice(0, 5).join("; ") + (bundle.lacking.length > 5 ? `; and ${bundle.lacking.length - 5} more` : "");
+      return { action: "awaitRoot", reason: Reason.TrustBundlePropagating, requeueAfterMs: Math.min(opts.resyncMs, TRUST_BUNDLE_POLL_MS),
+        message: `root rotation step 1 of 3: waiting for the old and new roots to reach ${bundle.lacking.length} of ${bundle.checked} istio-ca-root-cert ConfigMaps (${shown}); ` +
+          "istiod publishes root-cert.pem when it reloads its CA files" };
+    }
+    // Step 2: the new intermediate, with every root still trusted until the overlap ends.
+    return { action: "write", rootCert: target.rootCertPem, rotation: { phase: "overlap", newRoots: answerRoots, until: overlapUntil() } };
+  }
+  if (rotation?.phase === "overlap") {
+    // A renewal during the overlap: the old roots stay until the overlap ends, whose roots are now these.
+    return { action: "write", rootCert: target.rootCertPem, rotation: { ...rotation, newRoots: answerRoots } };
+  }
+  return { action: "write", rootCert: answerRootPem };
 }
 
 function begin(revision: number, trigger: Trigger): Decision {

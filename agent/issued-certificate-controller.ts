@@ -17,7 +17,7 @@ import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { ownerOfCycle, readBounceRequest } from "./bouncer/cycle";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "./issued-certificate-reconciler";
 
-export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "renewBefore" | "certificateRequests" | "secrets" | "directives"> {
+export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "renewBefore" | "rootChangePolicy" | "rootOverlapMs" | "podNamespaces" | "certificateRequests" | "secrets" | "directives"> {
   /** The unwrapped client, for the watch (tests may wrap the one the reconciler writes with). */
   issuedCertificateWatch: CustomResourceClient<IssuedCertificate>;
   certificateRequests: CustomResourceClient<CertificateRequest>;
@@ -41,6 +41,9 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       bounceTimeoutMs: config.bounceTimeoutMs,
       renewBefore: config.renewBefore,
       secretNamespaces: config.secretNamespaces,
+      podNamespaces: config.podNamespaces,
+      rootChangePolicy: config.rootChangePolicy,
+      rootOverlapMs: config.rootOverlapMs,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,

@@ -16,14 +16,16 @@ import { ObjectClient } from "../shared/kube/api";
 import type { Secret } from "../shared/kube/secrets";
 import { buildCertChain, buildCsr, describeKeySpec, exportPrivateKeyPem, generateKeyPair, publicKeyFingerprint } from "../shared/pki";
 import { ApiRequestError, classifyApiFailure, namingRequests } from "./api-failures";
-import { BOUNCE_REQUEST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
+import { BOUNCE_REQUEST_ANNOTATION, CA_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Reason } from "./constants";
 import { Decision, decide, retryAt } from "./decide";
 import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readBookkeeping, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
 import { Observed, observe } from "./observe";
 import { RenewBefore, renewalTime } from "./renewal";
-import { adoptedTargetSecret, ownerReference, privateKeyRef, stagedKeySecret, targetSecret } from "./secrets";
+import { adoptedTargetSecret, ownerReference, privateKeyRef, secretData, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
+import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
+import { RootChangePolicy, RootRotation, ROOT_ROTATION_ANNOTATION, rootRotationAnnotation } from "./root-rotation";
 
 export interface ReconcilerOptions {
   issuedCertificates: ObjectClient<IssuedCertificate>;
@@ -49,6 +51,14 @@ export interface ReconcilerOptions {
   renewBefore?: RenewBefore;
   /** --secret-namespaces: the only namespaces where Secrets are read and written; undefined = all. */
   secretNamespaces?: readonly string[];
+  /** --pod-namespaces: where a root rotation looks for istio-ca-root-cert ConfigMaps; undefined = all. */
+  podNamespaces?: readonly string[];
+  /** istio-ca-root-cert ConfigMaps, read by a root rotation; without it the trust bundle is not waited for. */
+  configMaps?: ObjectClient<ConfigMap>;
+  /** --root-change-policy (default accept). */
+  rootChangePolicy?: RootChangePolicy;
+  /** --root-overlap: how long the old roots stay trusted after the new intermediate (default 25 h). */
+  rootOverlapMs?: number;
 }
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
@@ -69,6 +79,7 @@ export class IssuedCertificateReconciler implements Reconciler {
       certificateRequests: namingRequests(options.certificateRequests, CERTIFICATE_REQUEST.kind),
       secrets: namingRequests(options.secrets, "Secret"),
       ...(options.directives ? { directives: namingRequests(options.directives, POD_BOUNCE_DIRECTIVE.kind) } : {}),
+      ...(options.configMaps ? { configMaps: namingRequests(options.configMaps, "ConfigMap") } : {}),
     };
   }
 
@@ -78,7 +89,7 @@ export class IssuedCertificateReconciler implements Reconciler {
     // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
     // collector removes them; the target secret stays because Istio is still using it.
     if (!ic || ic.metadata.deletionTimestamp) {
-      for (const gauge of [this.d.metrics.expiration, this.d.metrics.renewal, this.d.metrics.ready]) gauge.remove({ namespace, name });
+      for (const gauge of [this.d.metrics.expiration, this.d.metrics.renewal, this.d.metrics.ready, this.d.metrics.rootRotationPhase]) gauge.remove({ namespace, name });
       this.transientFailures.delete(key);
       return;
     }
@@ -99,7 +110,8 @@ export class IssuedCertificateReconciler implements Reconciler {
     const { ic } = recorder;
     const { namespace, name } = ic.metadata;
     const now = this.d.clock.now();
-    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs, secretNamespaces: this.d.secretNamespaces });
+    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs, secretNamespaces: this.d.secretNamespaces,
+      podNamespaces: this.d.podNamespaces });
     // Ready while the target serves a valid certificate of ours, also during a renewal or a FAILED retry.
     const serving = observed.target.state === "valid" && now.getTime() < observed.target.notAfter.getTime();
     this.d.metrics.ready.set({ namespace: namespace!, name: name! }, serving ? 1 : 0);
@@ -110,7 +122,10 @@ export class IssuedCertificateReconciler implements Reconciler {
       conflictRecheckMs: this.d.conflictRecheckMs ?? 30_000,
       bounceTimeoutMs: this.d.bounceTimeoutMs,
       renewBefore: this.d.renewBefore,
+      rootChangePolicy: this.d.rootChangePolicy,
+      rootOverlapMs: this.d.rootOverlapMs,
     });
+    this.d.metrics.rootRotationPhase.set({ namespace: namespace!, name: name! }, rotationPhaseValue(observed));
     // One debug line per pass: what was decided, never what was read (it may hold key material).
     this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
@@ -255,7 +270,13 @@ class Act {
       case "rerequest":
         return this.r.transition("PENDING", decision.reason, decision.message);
       case "write":
-        return this.write();
+        return this.write(decision.rootCert, decision.rotation);
+      case "trustNewRoots":
+        return this.trustNewRoots(decision.rootCert, decision.rotation, decision.message);
+      case "awaitRoot":
+        return this.awaitRoot(decision.reason, decision.message, decision.requeueAfterMs);
+      case "endRootOverlap":
+        return this.endRootOverlap(decision.rootCert, decision.message);
       case "adopt":
         return this.r.transition("ISSUED", Reason.Issued, `target secret ${this.intent.target.namespace}/${this.intent.target.name} already holds the certificate`);
       case "adoptOriginal":
@@ -308,17 +329,18 @@ class Act {
       `requested a certificate for a ${describeKeySpec(this.intent.keySpec)} key (sha256 ${fingerprint.slice(0, 16)}) with CertificateRequest ${namespace}/${name}`);
   }
 
-  // REQUESTED, verified: the whole bundle in one write, then ISSUED.
-  private async write(): Promise<Result | void> {
+  // REQUESTED, verified: the whole bundle in one write, then ISSUED. rootCert is the answer's roots, or
+  // during a root rotation every root the target trusts (root-rotation.ts).
+  private async write(rootCert: string, rotation: RootRotation | undefined): Promise<Result | void> {
     const { staged, request, verdict } = this.o;
     if (staged?.state !== "ready" || request?.state !== "present" || !verdict?.ok) throw new Error("write decided without a verified certificate");
     const target = this.intent.target;
     const body = targetSecret(target, {
       caCert: request.certificatePem,
       caKey: staged.pem,
-      certChain: buildCertChain(request.certificatePem, request.rootPem),
-      rootCert: request.rootPem,
-    }, { ...this.stamp, fingerprint: staged.fingerprint }, this.o.raw.target);
+      certChain: buildCertChain(request.certificatePem, rootCert),
+      rootCert,
+    }, { ...this.stamp, fingerprint: staged.fingerprint }, this.o.raw.target, rootRotationAnnotation(rotation));
     const existing = this.o.raw.target;
     this.signal.throwIfAborted();
     if (!existing) await this.d.secrets.create(target.namespace, body);
@@ -327,8 +349,61 @@ class Act {
     // Known from now on (the next FINISHED pass computes the same from the target's bytes).
     this.recordExpiry(certificate.notAfter);
     this.recordRenewal(renewalTime({ notBefore: certificate.notBefore, notAfter: certificate.notAfter, pem: request.certificatePem }, this.d.renewBefore));
+    const step2 = rotation?.phase === "overlap" && this.o.target.state === "valid" && this.o.target.rotation?.phase === "trust"
+      ? `; root rotation step 2 of 3: signed by the new root, root-cert.pem keeps the old one too until ${rotation.until}` : "";
     return this.r.transition("ISSUED", Reason.Issued,
-      `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}`);
+      `wrote ${target.namespace}/${target.name}: serial ${certificate.serialNumber}, valid until ${certificate.notAfter.toISOString()}${step2}`);
+  }
+
+  // Root rotation step 1: the target keeps its intermediate and key; root-cert.pem (and the chain's tail)
+  // gain the new roots. One guarded write; the phase annotation goes with it. Always a Warning: whoever can
+  // answer a CertificateRequest can change the mesh's root, and an operator must hear of it.
+  private async trustNewRoots(rootCert: string, rotation: RootRotation, message: string): Promise<Result | void> {
+    const existing = this.o.raw.target;
+    const target = this.o.target;
+    if (!existing || target.state !== "valid") throw new Error("trustNewRoots decided without a valid target");
+    await this.rewriteRoots(existing, target.caCertPem, rootCert, rootRotationAnnotation(rotation));
+    this.d.metrics.rootChanges.inc({ namespace: this.ic.metadata.namespace!, name: this.ic.metadata.name! });
+    await this.say("Warning", Reason.RootChanged, message);
+    return requeueNow;
+  }
+
+  // Root rotation step 3 (FINISHED): the old roots go. No status change; the next pass sleeps until renewal.
+  private async endRootOverlap(rootCert: string, message: string): Promise<Result | void> {
+    const existing = this.o.raw.target;
+    const target = this.o.target;
+    if (!existing || target.state !== "valid") throw new Error("endRootOverlap decided without a valid target");
+    await this.rewriteRoots(existing, target.caCertPem, rootCert, rootRotationAnnotation(undefined));
+    await this.say("Normal", Reason.RootOverlapEnded, message);
+    return requeueNow;
+  }
+
+  // A root change that waits (approval, propagation): status.error says why once per message, with a log line
+  // and an Event; the wait itself is a requeue.
+  private async awaitRoot(reason: Reason, message: string, requeueAfterMs: number): Promise<Result | void> {
+    if ((this.ic.status?.error ?? "") !== message) {
+      this.signal.throwIfAborted();
+      this.r.ic = await this.d.issuedCertificates.replaceStatus({ ...this.ic, status: { ...this.ic.status, error: message } });
+      await this.say(reason === Reason.RootChangeNotApproved ? "Warning" : "Normal", reason, message);
+    }
+    return requeueAfter(requeueAfterMs);
+  }
+
+  /** The target with another root-cert.pem (and cert-chain.pem to match), its key, certificate and stamp unchanged. */
+  private async rewriteRoots(existing: Secret, caCertPem: string, rootCert: string, annotations: Record<string, string | null>): Promise<void> {
+    const bundle = { caCert: caCertPem, caKey: secretData(existing, CA_KEY)!, certChain: buildCertChain(caCertPem, rootCert), rootCert };
+    const body = targetSecret(this.intent.target, bundle, readStamp(existing.metadata), existing, annotations);
+    this.signal.throwIfAborted();
+    await this.d.secrets.replace(body);
+  }
+
+  /** A log line and an Event about this IssuedCertificate that are not a state change. */
+  private async say(type: EventType, reason: Reason, message: string): Promise<void> {
+    const { namespace, name } = this.ic.metadata;
+    const fields = { namespace, name, revision: this.revision, reason, detail: message };
+    if (type === "Warning") this.d.log.warn("root rotation", fields);
+    else this.d.log.info("root rotation", fields);
+    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
   }
 
   // Migration: Gloo Mesh's agent wrote the target for this IssuedCertificate. One write (guarded by its
@@ -397,8 +472,16 @@ function sameSecret(existing: Secret, wanted: Secret): boolean {
   const a = existing.data ?? {};
   const b = wanted.data ?? {};
   return Object.keys(a).length === Object.keys(b).length && Object.keys(b).every((k) => a[k] === b[k]) &&
-    JSON.stringify(readStamp(existing.metadata)) === JSON.stringify(readStamp(wanted.metadata));
+    JSON.stringify(readStamp(existing.metadata)) === JSON.stringify(readStamp(wanted.metadata)) &&
+    existing.metadata.annotations?.[ROOT_ROTATION_ANNOTATION] === wanted.metadata.annotations?.[ROOT_ROTATION_ANNOTATION];
 }
+
+/** cert_agent_root_rotation_phase: 0 none, 1 step 1 written (trusting both), 2 overlap (new intermediate, old roots kept). */
+function rotationPhaseValue(o: Observed): number {
+  const rotation = o.target.state === "valid" ? o.target.rotation : undefined;
+  return rotation?.phase === "trust" ? 1 : rotation?.phase === "overlap" ? 2 : 0;
+}
+
 
 function certificateRequestFor(ic: IssuedCertificate, csrPem: string, stamp: IssuanceStamp): CertificateRequest {
   return {

@@ -35,6 +35,18 @@ export class AgentMetrics {
     labelNames: ["namespace", "name"],
     registers: [this.registry],
   });
+  readonly rootChanges = new Counter({
+    name: "cert_agent_root_changes_total",
+    help: "Root changes trusted in a target secret (root rotation step 1: the issuer signed with a root the target did not trust)",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
+  readonly rootRotationPhase = new Gauge({
+    name: "cert_agent_root_rotation_phase",
+    help: "Root rotation of the target secret: 0 none, 1 trusting old and new roots (step 1), 2 new intermediate with the old roots kept (step 2, until --root-overlap ends)",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

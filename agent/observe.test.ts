@@ -167,6 +167,8 @@ describe("observe: the target secret", () => {
       sanKeys: ["uri:spiffe://cluster.local/ns/istio-system/sa/istiod"],
       notBefore: expect.any(Date),
       notAfter: expect.any(Date),
+      rootCertPem: secretText(e.target(), ROOT_CERT)!,
+      rootShas: [expect.stringMatching(/^[0-9a-f]{64}$/)],
     });
     const t = (await observeTarget()) as { notBefore: Date; notAfter: Date };
     expect(t.notAfter.getTime() - t.notBefore.getTime()).toBe(365 * 24 * 3600 * 1000);
@@ -241,6 +243,8 @@ describe("observe: the target Gloo Mesh's own agent wrote (a migration)", () => 
       sanKeys: [`uri:${ISTIOD}`],
       notBefore: new Date("2025-12-01T00:00:00Z"),
       notAfter: new Date("2026-12-01T00:00:00Z"),
+      rootCertPem: (await rootCa()).certPem,
+      rootShas: [expect.stringMatching(/^[0-9a-f]{64}$/)],
     });
   });
 });

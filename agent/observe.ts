@@ -26,6 +26,8 @@ import { BUNDLE_KEYS, privateKeyRef, secretData, stagedKeyConflict, targetConfli
 import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY, ROOT_CERT } from "./constants";
 import { Bookkeeping, IssuanceStamp, readBookkeeping, readStamp } from "./issuance";
 import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
+import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
+import { keepRoots, missingFrom, readRootRotation, RootRotation, rootFingerprints } from "./root-rotation";
 
 export type TargetSummary =
   | { state: "missing" }
@@ -53,6 +55,14 @@ export type TargetSummary =
       sanKeys: string[];
       notBefore: Date;
       notAfter: Date;
+      /** root-cert.pem as stored, and the SHA-256 of each root in it (root-rotation.ts). */
+      rootCertPem: string;
+      rootShas: string[];
+      /** The root rotation the target records, if any. */
+      rotation?: RootRotation;
+      /** In a rotation's overlap: root-cert.pem with only the new roots, when ca-cert.pem verifies against
+       * them (else undefined: dropping the old roots would break the CA). */
+      rootsAfterOverlap?: string;
     };
 
 export type StagedKeySummary =
@@ -102,13 +112,28 @@ export interface Observed {
    * target's name, so writing the target there would break it.
    */
   targetCollidesWith?: string;
+  /** In a root rotation's first step: the istio-ca-root-cert ConfigMaps that do not yet hold every root of the target. */
+  trustBundle?: TrustBundleView;
 }
+
+/** What the trust bundle ConfigMaps istiod publishes hold, against the roots the target holds. */
+export interface TrustBundleView {
+  /** How many ConfigMaps (or namespaces named by the directive) were looked at. */
+  checked: number;
+  /** "<namespace>: <why>" for each that does not hold every root yet (a missing ConfigMap included). */
+  lacking: string[];
+}
+
+/** The ConfigMap istiod writes into every namespace with the mesh's trust bundle. */
+export const ISTIO_ROOT_CONFIGMAP = "istio-ca-root-cert";
 
 export interface Readers {
   issuedCertificates: ObjectClient<IssuedCertificate>;
   certificateRequests: ObjectClient<CertificateRequest>;
   secrets: ObjectClient<Secret>;
   directives?: ObjectClient<PodBounceDirective>;
+  /** For a root rotation's propagation check (istio-ca-root-cert); without it nothing is waited for. */
+  configMaps?: ObjectClient<ConfigMap>;
 }
 
 export interface ObserveOptions {
@@ -116,6 +141,8 @@ export interface ObserveOptions {
   clockSkewToleranceMs: number;
   /** --secret-namespaces; undefined = every namespace. */
   secretNamespaces?: readonly string[];
+  /** --pod-namespaces: where trust bundle ConfigMaps are looked at when no directive names namespaces; undefined = all. */
+  podNamespaces?: readonly string[];
 }
 
 /** Reads what the IssuedCertificate's current state needs (FINISHED and FAILED look at the target only). */
@@ -156,8 +183,39 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
   const request = (observed.request = summariseRequest(raw.request));
   if (state === "REQUESTED" && staged.state === "ready" && request.state === "present" && request.answer === "finished") {
     observed.verdict = await verdictOn(request, staged.key, intent, o);
+    const target = observed.target;
+    // Root rotation, step 1 written and the answer's roots all trusted: has the bundle reached istiod's ConfigMaps?
+    if (observed.verdict.ok && target.state === "valid" && target.rotation?.phase === "trust" &&
+      missingFrom(target.rootShas, rootFingerprints(request.rootPem)).length === 0 && r.configMaps) {
+      observed.trustBundle = await readTrustBundle(r, ic, target.rootShas, o);
+    }
   }
   return observed;
+}
+
+/**
+ * Which istio-ca-root-cert ConfigMaps lack one of `roots`: in the namespaces the IssuedCertificate's
+ * PodBounceDirective names (a missing ConfigMap there counts: istiod has not written it yet), else every
+ * one that exists (in --pod-namespaces, or the whole cluster: one list by name).
+ */
+async function readTrustBundle(r: Readers, ic: IssuedCertificate, roots: string[], o: ObserveOptions): Promise<TrustBundleView> {
+  const configMaps = r.configMaps!;
+  const lacks = (map: ConfigMap | undefined, namespace: string): string | undefined => {
+    if (!map) return `${namespace}: no ${ISTIO_ROOT_CONFIGMAP} ConfigMap yet`;
+    const missing = missingFrom(rootFingerprints(map.data?.[ROOT_CERT] ?? ""), roots).length;
+    return missing === 0 ? undefined : `${namespace}: ${missing} of ${roots.length} roots missing`;
+  };
+  const ref = ic.spec?.podBounceDirective;
+  const directive = ref?.name && r.directives ? await r.directives.get(ref.namespace || ic.metadata.namespace!, ref.name) : undefined;
+  const named = [...new Set((directive?.spec?.podsToBounce ?? []).map((s) => s.namespace).filter((ns): ns is string => !!ns))];
+  let found: Array<[string, ConfigMap | undefined]>;
+  if (named.length > 0) {
+    found = await Promise.all(named.map(async (ns) => [ns, await configMaps.get(ns, ISTIO_ROOT_CONFIGMAP)] as [string, ConfigMap | undefined]));
+  } else {
+    const lists = await Promise.all((o.podNamespaces ?? [undefined]).map((ns) => configMaps.list(ns, undefined, `metadata.name=${ISTIO_ROOT_CONFIGMAP}`)));
+    found = lists.flatMap((l) => l.items).map((m) => [m.metadata.namespace!, m]);
+  }
+  return { checked: found.length, lacking: found.map(([ns, map]) => lacks(map, ns)).filter((x): x is string => x !== undefined).sort() };
 }
 
 async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent, o: ObserveOptions): Promise<TargetSummary> {
@@ -178,7 +236,7 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
     // The parsers' messages may quote their input; say which part is broken, nothing more.
     return { state: "incomplete", stamp, message: `${where}: ${CA_CERT} or ${CA_KEY} does not parse` };
   }
-  const valid: TargetSummary = {
+  const valid: Extract<TargetSummary, { state: "valid" }> = {
     state: "valid",
     stamp,
     caCertPem,
@@ -186,7 +244,11 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
     sanKeys: summary.sans.map(hostComparisonKey),
     notBefore: summary.notBefore,
     notAfter: summary.notAfter,
+    rootCertPem,
+    rootShas: rootFingerprints(rootCertPem),
   };
+  const rotation = readRootRotation(secret.metadata.annotations);
+  if (rotation) valid.rotation = rotation;
   // Expired: the renewal policy renews it at once and says so (CertificateExpired); nothing else to learn.
   if (o.now.getTime() >= summary.notAfter.getTime()) return valid;
   // What istiod checks of its plugged-in CA, with the verifier that checks the issuer's answers.
@@ -203,7 +265,20 @@ async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate
     if (!(err instanceof CertificateVerificationError)) throw err;
     return { state: "invalid", stamp, message: `${where}: ${err.detail}` };
   }
+  if (rotation?.phase === "overlap") valid.rootsAfterOverlap = await rootsAfterOverlap(caCertPem, key, keepRoots(rootCertPem, rotation.newRoots), o);
   return valid;
+}
+
+/** The new roots alone, when ca-cert.pem still verifies against them. */
+async function rootsAfterOverlap(caCertPem: string, key: ImportedPrivateKey, kept: string, o: ObserveOptions): Promise<string | undefined> {
+  if (kept === "") return undefined;
+  try {
+    await verifyCaCertificate({ certificatePem: caCertPem, rootPem: kept, publicKey: key.publicKey, now: o.now, clockSkewToleranceMs: o.clockSkewToleranceMs });
+    return kept;
+  } catch (err) {
+    if (err instanceof CertificateVerificationError) return undefined;
+    throw err;
+  }
 }
 
 /** "namespace/name" of the IssuedCertificate at `ref` (whose staged key lives there), if there is one. */

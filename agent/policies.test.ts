@@ -18,6 +18,8 @@ const valid = (o: Partial<Extract<TargetSummary, { state: "valid" }>> = {}): Tar
   state: "valid",
   stamp,
   caCertPem: "CERT",
+  rootCertPem: "ROOT",
+  rootShas: [],
   keyDescription: "RSA-4096",
   sanKeys: [`uri:${ISTIOD_SPIFFE_ID}`],
   notBefore: new Date("2026-01-01T00:00:00Z"),

@@ -147,8 +147,13 @@ export function adoptedTargetSecret(existing: Secret, stamp: IssuanceStamp): Sec
   };
 }
 
-/** The whole target secret in one object (never a partial bundle); keeps labels and annotations others set. */
-export function targetSecret(target: ObjectRef, bundle: CaBundle, stamp: IssuanceStamp, existing: Secret | undefined): Secret {
+/**
+ * The whole target secret in one object (never a partial bundle); keeps labels and annotations others set.
+ * `annotations` are merged in last; a null value removes one (the root rotation's phase).
+ */
+export function targetSecret(target: ObjectRef, bundle: CaBundle, stamp: IssuanceStamp, existing: Secret | undefined,
+  annotations: Record<string, string | null> = {}): Secret {
+  const merged: Record<string, string | null> = { ...(existing?.metadata.annotations ?? {}), ...stampAnnotations(stamp), ...annotations };
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -157,7 +162,7 @@ export function targetSecret(target: ObjectRef, bundle: CaBundle, stamp: Issuanc
       name: target.name,
       namespace: target.namespace,
       labels: { ...(existing?.metadata.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-      annotations: { ...(existing?.metadata.annotations ?? {}), ...stampAnnotations(stamp) },
+      annotations: Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== null)),
       ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}),
     },
     data: bundleData(bundle),

@@ -16,6 +16,7 @@ import { importPrivateKeyPem, publicKeyFingerprint } from "../../shared/pki";
 import { CA_KEY, KEY_ALGORITHM_ANNOTATION, PRIVATE_KEY_SECRET_KEY } from "../constants";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "../issued-certificate-reconciler";
 import { AgentMetrics } from "../metrics";
+import type { ConfigMap } from "../bouncer/pod-bouncer-reconciler";
 
 export const T0 = new Date("2026-01-01T00:00:00Z");
 export const NS = "mesh";
@@ -41,6 +42,8 @@ export interface SignOptions {
   clockOffsetMs?: number;
   /** Answer FAILED with this error instead of signing. */
   fail?: string;
+  /** Sign with this root instead of the file's (a root rotation by the management plane). */
+  root?: RootCa;
 }
 
 export interface EnvOptions {
@@ -48,6 +51,8 @@ export interface EnvOptions {
   issuedCertificate?: Partial<IssuedCertificateOptions> | false;
   /** Secrets present before the first reconcile (seeded: not in any write log). */
   secrets?: Secret[];
+  /** Reconciler options over SETTINGS (e.g. the root change policy). */
+  settings?: Partial<ReconcilerOptions>;
 }
 
 /** Decoded data of a Secret. */
@@ -69,6 +74,7 @@ export class ReconcilerEnv {
   readonly certificateRequests = this.api.client<CertificateRequest>("CertificateRequest");
   readonly secrets = this.api.client<Secret>("Secret");
   readonly directives = this.api.client<PodBounceDirective>("PodBounceDirective");
+  readonly configMaps = this.api.client<ConfigMap>("ConfigMap");
   readonly events = new MemoryEventRecorder();
   readonly metrics = new AgentMetrics();
   /** Writes made by the reconciler (not by the test nor the issuer), in order. */
@@ -79,8 +85,10 @@ export class ReconcilerEnv {
   private readonly rawLog: string[] = [];
   private readonly log;
   private reconciling = false;
+  private readonly settings: Partial<ReconcilerOptions>;
 
   constructor(o: EnvOptions = {}) {
+    this.settings = o.settings ?? {};
     const stream = new PassThrough();
     stream.on("data", (chunk: Buffer) => this.rawLog.push(chunk.toString("utf8")));
     this.log = createLogger("debug", stream);
@@ -117,7 +125,9 @@ export class ReconcilerEnv {
       events: this.events,
       metrics: this.metrics,
       directives: this.directives,
+      configMaps: this.configMaps,
       ...SETTINGS,
+      ...this.settings,
     });
   }
 
@@ -141,7 +151,7 @@ export class ReconcilerEnv {
       status = { observedGeneration, state: "FAILED", error: o.fail };
     } else {
       const ic = this.api.peek<IssuedCertificate>("IssuedCertificate", ns, name);
-      const ca = await rootCa();
+      const ca = o.root ?? await rootCa();
       const pem = await signIntermediate({
         csrPem: decodeBytes(cr.spec?.certificateSigningRequest) ?? "",
         hosts: ic?.spec?.hosts ?? [],

@@ -31,6 +31,6 @@ export interface ObjectClient<T extends KubeObject> {
   patchAnnotations(namespace: string, name: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<T>;
   /** Deletes; false when it did not exist. */
   delete(namespace: string, name: string): Promise<boolean>;
-  /** One namespace, or all namespaces when namespace is undefined. */
-  list(namespace?: string, labelSelector?: string): Promise<ObjectList<T>>;
+  /** One namespace, or all namespaces when namespace is undefined; selectors as the API server takes them. */
+  list(namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<T>>;
 }

@@ -59,8 +59,8 @@ export class CustomResourceClient<T extends KubeObject> implements ObjectClient<
     }
   }
 
-  async list(namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
-    const common = { group: GROUP, version: VERSION, plural: this.info.plural, ...(labelSelector ? { labelSelector } : {}) };
+  async list(namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<T>> {
+    const common = { group: GROUP, version: VERSION, plural: this.info.plural, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) };
     const list = namespace
       ? await this.api.listNamespacedCustomObject({ ...common, namespace })
       : await this.api.listClusterCustomObject(common);

@@ -96,7 +96,7 @@ export class FakeApi {
         () => out(this.patchAnnotations(kind, ns, name, annotations, rv))),
       delete: (ns, name) => this.call(kind, "delete", ns, name, () => this.terminate(kind, this.existing(kind, ns, name)))
         .then(() => true, (err: unknown) => { if (isNotFound(err)) return false; throw err; }),
-      list: (ns, selector) => this.call(kind, "list", ns ?? "", "", () => this.list(kind, ns, selector) as unknown as ObjectList<T>),
+      list: (ns, selector, fields) => this.call(kind, "list", ns ?? "", "", () => this.list(kind, ns, selector, fields) as unknown as ObjectList<T>),
     };
   }
 
@@ -246,10 +246,13 @@ export class FakeApi {
     }
   }
 
-  private list(kind: string, namespace: string | undefined, selector?: string): ObjectList<Obj> {
+  private list(kind: string, namespace: string | undefined, selector?: string, fieldSelector?: string): ObjectList<Obj> {
     const matches = parseSelector(selector);
+    // The two fields every kind supports (the API server refuses others per kind; tests need no more).
+    const fieldsMatch = parseSelector(fieldSelector);
     const items = [...this.store(kind)].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)
-      .filter((o) => (!namespace || o.metadata.namespace === namespace) && matches(o.metadata.labels ?? {}));
+      .filter((o) => (!namespace || o.metadata.namespace === namespace) && matches(o.metadata.labels ?? {}) &&
+        fieldsMatch({ "metadata.name": o.metadata.name ?? "", "metadata.namespace": o.metadata.namespace ?? "" }));
     return { items: copy(items), metadata: { resourceVersion: String(this.version) } };
   }
 }

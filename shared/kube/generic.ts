@@ -62,8 +62,8 @@ export class GenericClient<T extends KubeObject> implements ObjectClient<T> {
     }
   }
 
-  async list(namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
-    return (await this.api.list(this.apiVersion, this.kind, namespace, undefined, undefined, undefined, undefined, labelSelector)) as unknown as ObjectList<T>;
+  async list(namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<T>> {
+    return (await this.api.list(this.apiVersion, this.kind, namespace, undefined, undefined, undefined, fieldSelector, labelSelector)) as unknown as ObjectList<T>;
   }
 
   /** Watch path for an informer over one namespace or all. */

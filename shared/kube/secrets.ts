@@ -54,8 +54,8 @@ export class SecretClient implements ObjectClient<Secret> {
     }
   }
 
-  async list(namespace?: string, labelSelector?: string): Promise<ObjectList<Secret>> {
-    const selector = labelSelector ? { labelSelector } : {};
+  async list(namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<Secret>> {
+    const selector = { ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) };
     const list = namespace
       ? await this.api.listNamespacedSecret({ namespace, ...selector })
       : await this.api.listSecretForAllNamespaces(selector);
