@@ -114,9 +114,9 @@ describeWithControlPlane("cert-agent status (the built executable, on the real A
     const run = await status(["--kubeconfig", kubeconfig, "-n", issuedNs]);
     expect(run).toMatchObject({ code: 0, stderr: "" });
     const [header, ...rows] = table(run.stdout);
-    expect(header).toEqual(["NAMESPACE", "NAME", "STATE", "KEY", "NOT AFTER", "RENEWS IN", "ERROR", "BOUNCE"]);
+    expect(header).toEqual(["NAMESPACE", "NAME", "STATE", "KEY", "ROOTS", "NOT AFTER", "RENEWS IN", "ERROR", "BOUNCE"]);
     // A 365-day certificate renewed at 2/3 of its life, less up to a day of jitter.
-    expect(rows).toEqual([[issuedNs, "good", "FINISHED", "ECDSA-P256", notAfter, expect.stringMatching(/^24[23]d$/), "-", "-"]]);
+    expect(rows).toEqual([[issuedNs, "good", "FINISHED", "ECDSA-P256", "1", notAfter, expect.stringMatching(/^24[23]d$/), "-", "-"]]);
 
     const json = await status(["--kubeconfig", kubeconfig, "-n", issuedNs, "-o", "json"]);
     expect(json.code).toBe(0);

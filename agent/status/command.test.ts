@@ -60,7 +60,7 @@ describe("runStatus", () => {
     s.ic("default", "b", "FINISHED");
     expect(await runStatus(["--kubeconfig", kubeconfig("from-context")], s.io)).toBe(0);
     expect(s.lists).toEqual(["from-context"]);
-    expect(s.stdout()).toMatch(/^NAMESPACE +NAME +STATE +KEY +NOT AFTER +RENEWS IN +ERROR +BOUNCE\nfrom-context +a +FINISHED +no secret from-context\/cacerts-a +- +- +- +-\n$/);
+    expect(s.stdout()).toMatch(/^NAMESPACE +NAME +STATE +KEY +ROOTS +NOT AFTER +RENEWS IN +ERROR +BOUNCE\nfrom-context +a +FINISHED +no secret from-context\/cacerts-a +- +- +- +- +-\n$/);
     expect(s.stderr()).toBe("");
   });
 

@@ -1,6 +1,6 @@
 // The presentation of `cert-agent status`: rows written by hand (format is a pure function of them).
 import { parse as parseYaml } from "yaml";
-import { cells, formatReport, formatTable, humanDuration, oneLine, renewsIn } from "./format";
+import { cells, formatReport, formatTable, humanDuration, oneLine, renewsIn, rootsCell } from "./format";
 import type { StatusReport, StatusRow } from "./rows";
 
 const DAY = 86_400;
@@ -13,6 +13,7 @@ function row(o: Partial<StatusRow> = {}): StatusRow {
     error: "",
     target: { namespace: "istio-system", name: "cacerts", state: "ok", summary: "", message: "" },
     certificate: { key: "ECDSA-P256", notBefore: "2026-02-21T12:00:00Z", notAfter: "2027-02-21T12:00:00Z", renewalTime: "2026-10-22T20:00:00Z", renewsInSeconds: 143 * DAY },
+    roots: { count: 1, rotation: "none" },
     problems: [],
     ...o,
   };
@@ -50,7 +51,7 @@ describe("humanDuration and RENEWS IN", () => {
 
 describe("cells", () => {
   it("a healthy row", () => {
-    expect(cells(row())).toEqual(["mesh", "ic", "FINISHED", "ECDSA-P256", "2027-02-21T12:00:00Z", "143d", "-", "-"]);
+    expect(cells(row())).toEqual(["mesh", "ic", "FINISHED", "ECDSA-P256", "1", "2027-02-21T12:00:00Z", "143d", "-", "-"]);
   });
 
   it.each<[string, Partial<StatusRow>, string[]]>([
@@ -87,18 +88,29 @@ describe("oneLine", () => {
   });
 });
 
+describe("rootsCell", () => {
+  it.each<[StatusRow["roots"], string]>([
+    [undefined, "-"],
+    [{ count: 1, rotation: "none" }, "1"],
+    [{ count: 2, rotation: "trust" }, "2 (rotation step 1/3)"],
+    [{ count: 2, rotation: "overlap", until: "2026-06-02T01:00:00Z" }, "2 (old root until 2026-06-02T01:00:00Z)"],
+  ])("%j -> %s", (roots, cell) => {
+    expect(rootsCell(row({ roots }))).toBe(cell);
+  });
+});
+
 describe("formatTable", () => {
   it("kubectl's layout: left-aligned columns three spaces apart, the last one unpadded", () => {
     const text = formatTable(report([
-      row(),
+      row({ roots: { count: 2, rotation: "overlap", until: "2026-06-02T01:00:00Z" } }),
       row({ namespace: "other", name: "failed-one", state: "FAILED", error: "issuer said no", certificate: undefined,
-        target: { state: "missing", summary: "no secret istio-system/cacerts", message: "" },
+        target: { state: "missing", summary: "no secret istio-system/cacerts", message: "" }, roots: undefined,
         bounce: { directive: "other/b", state: "error", message: "pods gone", cycle: "other/failed-one#1" } }),
     ]));
     expect(text).toBe([
-      "NAMESPACE   NAME         STATE      KEY                              NOT AFTER              RENEWS IN   ERROR            BOUNCE",
-      "mesh        ic           FINISHED   ECDSA-P256                       2027-02-21T12:00:00Z   143d        -                -",
-      "other       failed-one   FAILED     no secret istio-system/cacerts   -                      -           issuer said no   error: pods gone",
+      "NAMESPACE   NAME         STATE      KEY                              ROOTS                                     NOT AFTER              RENEWS IN   ERROR            BOUNCE",
+      "mesh        ic           FINISHED   ECDSA-P256                       2 (old root until 2026-06-02T01:00:00Z)   2027-02-21T12:00:00Z   143d        -                -",
+      "other       failed-one   FAILED     no secret istio-system/cacerts   -                                         -                      -           issuer said no   error: pods gone",
       "",
     ].join("\n"));
   });

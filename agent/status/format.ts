@@ -5,7 +5,7 @@ import { boundedText } from "../../shared/text/bounded";
 import type { OutputFormat } from "./flags";
 import type { StatusReport, StatusRow } from "./rows";
 
-export const COLUMNS = ["NAMESPACE", "NAME", "STATE", "KEY", "NOT AFTER", "RENEWS IN", "ERROR", "BOUNCE"] as const;
+export const COLUMNS = ["NAMESPACE", "NAME", "STATE", "KEY", "ROOTS", "NOT AFTER", "RENEWS IN", "ERROR", "BOUNCE"] as const;
 
 const UNITS: [string, number][] = [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]];
 
@@ -38,6 +38,15 @@ function keyCell(row: StatusRow): string {
   return row.target.summary;
 }
 
+/** How many roots root-cert.pem holds, and the root rotation's step: "1", "2 (rotation step 1/3)", "2 (old root until 2026-06-02T01:00:00Z)". */
+export function rootsCell(row: StatusRow): string {
+  const r = row.roots;
+  if (!r) return "-";
+  if (r.rotation === "trust") return `${r.count} (rotation step 1/3)`;
+  if (r.rotation === "overlap") return `${r.count} (old root until ${r.until})`;
+  return String(r.count);
+}
+
 function bounceCell(row: StatusRow): string {
   const b = row.bounce;
   if (!b || b.state === "none") return "-";
@@ -52,6 +61,7 @@ export function cells(row: StatusRow): string[] {
     row.name,
     row.state || "-",
     keyCell(row),
+    rootsCell(row),
     row.certificate?.notAfter ?? "-",
     renewsIn(row),
     oneLine(row.error) || "-",

@@ -4,7 +4,8 @@ import { issuedCertificate, podBounceDirective } from "../../shared/api/builders
 import type { IssuedCertificate, IssuedCertificateState, PodBounceDirective } from "../../shared/api/types";
 import type { Secret } from "../../shared/kube/secrets";
 import { createRootCa, type RootCa } from "../../e2e/issuer/sign";
-import { BOUNCE_PROGRESS_ANNOTATION, CA_CERT, CA_KEY, ISSUED_SECRET_TYPE, ORIGINAL_AGENT_LABEL, OWNER_ANNOTATION } from "../constants";
+import { BOUNCE_PROGRESS_ANNOTATION, CA_CERT, CA_KEY, ISSUED_SECRET_TYPE, ORIGINAL_AGENT_LABEL, OWNER_ANNOTATION, ROOT_CERT } from "../constants";
+import { ROOT_ROTATION_ANNOTATION } from "../root-rotation";
 import { parseRenewBefore, renewalTime } from "../renewal";
 import { EXIT_ERROR, EXIT_OK, EXIT_PROBLEM, type Fetched, type StatusInput, statusReport, statusRow } from "./rows";
 import { ourTargetSecret, type SignedBundle, signedBundle } from "./testing";
@@ -57,6 +58,20 @@ function withData(secret: Fetched<Secret>, change: (data: Record<string, string>
 }
 
 describe("statusRow: what the target secret holds", () => {
+  it("a target in a root rotation: how many roots, and the step (from the target's annotation)", async () => {
+    const obj = ic("good", "FINISHED");
+    const secret = ourTargetSecret(obj, current);
+    const extraRoot = (await createRootCa({ commonName: "another root", spec: { algorithm: "ECDSA", curve: "P-256" } })).certPem;
+    const rootPem = Buffer.from(secret.data![ROOT_CERT]!, "base64").toString("utf8") + extraRoot;
+    const sha = "ab".repeat(32);
+    const rotating = (rotation: object): Fetched<Secret> => found({ ...secret, data: { ...secret.data, [ROOT_CERT]: Buffer.from(rootPem).toString("base64") },
+      metadata: { ...secret.metadata, annotations: { ...secret.metadata.annotations, [ROOT_ROTATION_ANNOTATION]: JSON.stringify(rotation) } } });
+    expect((await statusRow({ ic: obj, target: rotating({ phase: "trust", newRoots: [sha], since: "2026-06-01T00:00:00Z" }) }, OPTIONS)).roots)
+      .toEqual({ count: 2, rotation: "trust" });
+    expect((await statusRow({ ic: obj, target: rotating({ phase: "overlap", newRoots: [sha], until: "2026-06-02T01:00:00Z" }) }, OPTIONS)).roots)
+      .toEqual({ count: 2, rotation: "overlap", until: "2026-06-02T01:00:00Z" });
+  });
+
   it("a FINISHED certificate: key type, notAfter and renewal time from ca-cert.pem, no problem", async () => {
     const obj = ic("good", "FINISHED");
     const row = await statusRow({ ic: obj, target: ours(obj, current) }, OPTIONS);
@@ -74,6 +89,7 @@ describe("statusRow: what the target secret holds", () => {
         renewalTime: at.toISOString().replace(/\.\d{3}Z$/, "Z"),
         renewsInSeconds: Math.trunc((at.getTime() - NOW.getTime()) / 1000),
       },
+      roots: { count: 1, rotation: "none" },
       problems: [],
     });
     // 2/3 of 365 days after notBefore, less at most a day of jitter: 143 days from now.

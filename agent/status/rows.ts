@@ -8,7 +8,8 @@ import type { IssuedCertificate, ObjectRef, PodBounceDirective } from "../../sha
 import type { Secret } from "../../shared/kube/secrets";
 import { describeCertificate } from "../../shared/pki";
 import { type BounceOutcome, readBounceProgress } from "../bouncer/cycle";
-import { CA_CERT } from "../constants";
+import { CA_CERT, ROOT_CERT } from "../constants";
+import { readRootRotation, rootFingerprints } from "../root-rotation";
 import { type RenewBefore, renewalTime } from "../renewal";
 import { BUNDLE_KEYS, secretData, targetConflict, writtenByOriginalAgent } from "../secrets";
 
@@ -73,6 +74,13 @@ export interface StatusRow {
     /** renewalTime - now; negative once due. */
     renewsInSeconds: number;
   };
+  /** The roots root-cert.pem holds and the root rotation the target records (root-rotation.ts), when it has a root-cert.pem. */
+  roots?: {
+    count: number;
+    /** none; trust: step 1 (old and new roots trusted, the old intermediate in place); overlap: step 2, until `until`. */
+    rotation: "none" | "trust" | "overlap";
+    until?: string;
+  };
   /** Only when the spec names a PodBounceDirective. */
   bounce?: {
     directive: string;
@@ -120,7 +128,7 @@ export async function statusReport(inputs: readonly StatusInput[], o: RowOptions
 
 export async function statusRow(input: StatusInput, o: RowOptions): Promise<StatusRow> {
   const { ic } = input;
-  const { target, certificate } = await readTarget(input);
+  const { target, certificate, roots } = await readTarget(input);
   const row: StatusRow = {
     namespace: ic.metadata.namespace ?? "",
     name: ic.metadata.name ?? "",
@@ -139,6 +147,7 @@ export async function statusRow(input: StatusInput, o: RowOptions): Promise<Stat
       renewsInSeconds: Math.trunc((renewAt.getTime() - o.now.getTime()) / 1000),
     };
   }
+  if (roots) row.roots = roots;
   const bounce = readBounce(input);
   if (bounce) row.bounce = bounce;
 
@@ -157,7 +166,7 @@ interface InstalledCertificate {
   pem: string;
 }
 
-async function readTarget(input: StatusInput): Promise<{ target: StatusRow["target"]; certificate?: InstalledCertificate }> {
+async function readTarget(input: StatusInput): Promise<{ target: StatusRow["target"]; certificate?: InstalledCertificate; roots?: StatusRow["roots"] }> {
   const ref = targetRef(input.ic);
   if (!ref || !input.target) {
     return { target: { state: "unspecified", summary: "no target in spec", message: "spec.issuedCertificateSecret names no secret (name and namespace)" } };
@@ -196,10 +205,18 @@ async function readTarget(input: StatusInput): Promise<{ target: StatusRow["targ
     const lacks = `${where} lacks ${absent.join(", ")}`;
     return { target: { ...base, state: "incomplete", summary: lacks, message: `target secret ${lacks}` }, ...(certificate ? { certificate } : {}) };
   }
+  const roots = readRoots(secret);
   if (original) {
-    return { target: { ...base, state: "original", summary: "Gloo Mesh agent's", message: `target secret ${where} was written by Gloo Mesh's agent; cert-agent adopts it` }, certificate };
+    return { target: { ...base, state: "original", summary: "Gloo Mesh agent's", message: `target secret ${where} was written by Gloo Mesh's agent; cert-agent adopts it` }, certificate, roots };
   }
-  return { target: { ...base, state: "ok", summary: "", message: "" }, certificate };
+  return { target: { ...base, state: "ok", summary: "", message: "" }, certificate, roots };
+}
+
+function readRoots(secret: Secret): StatusRow["roots"] {
+  const rotation = readRootRotation(secret.metadata.annotations);
+  const count = rootFingerprints(secretData(secret, ROOT_CERT) ?? "").length;
+  if (!rotation) return { count, rotation: "none" };
+  return rotation.phase === "overlap" ? { count, rotation: "overlap", until: rotation.until } : { count, rotation: "trust" };
 }
 
 function readBounce(input: StatusInput): StatusRow["bounce"] {
