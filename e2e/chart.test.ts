@@ -323,6 +323,8 @@ describe("helm template with the default values", () => {
       "--resync-period=5m",
       "--bounce-strategy=rollout",
       "--bounce-timeout=10m",
+      "--root-change-policy=accept",
+      "--root-overlap=25h",
     ]);
     // In-cluster config is the default: the chart never points the agent at a kubeconfig.
     expect(c.args.some((a) => a.startsWith("--kubeconfig"))).toBe(false);
@@ -451,6 +453,8 @@ describe("helm template with watchNamespace, replicas=2 and extraArgs", () => {
       "--resync-period=5m",
       "--bounce-strategy=rollout",
       "--bounce-timeout=10m",
+      "--root-change-policy=accept",
+      "--root-overlap=25h",
       "--log-level=debug",
       "--resync-period=1m",
     ]);
