@@ -211,7 +211,7 @@ export function cpuSeconds(pid: number): number {
 
 /** The issuer process: one ReferenceIssuer per kubeconfig (fleet-issuer.ts), watching every namespace. */
 export async function spawnIssuers(kubeconfigs: string[]): Promise<OurProcess> {
-  const args = [join(REPO_ROOT, "dist", "e2e", "bench", "fleet-issuer.js"), ...kubeconfigs.flatMap((k) => ["--kubeconfig", k])];
+  const args = ["--expose-gc", join(REPO_ROOT, "dist", "e2e", "bench", "fleet-issuer.js"), ...kubeconfigs.flatMap((k) => ["--kubeconfig", k])];
   const proc = watchProcess(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] }));
   const deadline = Date.now() + 60_000;
   while (!proc.output().includes('"issuers started"')) {
@@ -306,4 +306,19 @@ export class FinishWatcher {
     clearInterval(this.poll);
     this.abort?.abort();
   }
+}
+
+/** The issuer process's memory after a full GC (fleet-issuer.ts answers SIGUSR2), MiB. */
+export async function issuerMemory(proc: OurProcess): Promise<{ rssMiB: number; heapUsedMiB: number }> {
+  const before = proc.output().length;
+  proc.child.kill("SIGUSR2");
+  for (let i = 0; i < 500; i++) {
+    await sleep(10);
+    const line = proc.output().slice(before).split("\n").find((l) => l.includes('"memory"'));
+    if (line) {
+      const m = JSON.parse(line) as { rss: number; heapUsed: number };
+      return { rssMiB: m.rss / 2 ** 20, heapUsedMiB: m.heapUsed / 2 ** 20 };
+    }
+  }
+  throw new Error("the issuer did not report its memory");
 }

@@ -5,24 +5,9 @@
 // the number of clusters).
 import { performance } from "node:perf_hooks";
 import type { OurProcess } from "../harness";
-import { type BenchAgent, type BenchCluster, benchCertificate, cpuSeconds, createAll, FinishWatcher, type Log, rssMiB, sleep, spawnBenchAgent, spawnIssuers, startBenchCluster } from "./cluster";
+import { type BenchAgent, type BenchCluster, benchCertificate, cpuSeconds, createAll, FinishWatcher, issuerMemory, type Log, rssMiB, sleep, spawnBenchAgent, spawnIssuers, startBenchCluster } from "./cluster";
 import { eventLoopOf, settledRss, waitQuiet } from "./measure";
 import type { FleetResult } from "./result";
-
-async function settledPidRss(pid: number, quietMs: number): Promise<number> {
-  let last = rssMiB(pid);
-  let since = Date.now();
-  const deadline = Date.now() + 60_000;
-  while (Date.now() - since < quietMs && Date.now() < deadline) {
-    await sleep(250);
-    const now = rssMiB(pid);
-    if (Math.abs(now - last) > 1) {
-      last = now;
-      since = Date.now();
-    }
-  }
-  return rssMiB(pid);
-}
 
 export async function fleetPhase(o: { clusters: number; certsPerCluster: number; concurrency: number; settleMs: number; log: Log; onWarnings: (w: BenchAgent) => void }): Promise<FleetResult> {
   const clusters: BenchCluster[] = [];
@@ -31,11 +16,14 @@ export async function fleetPhase(o: { clusters: number; certsPerCluster: number;
   try {
     for (let i = 0; i < o.clusters; i++) clusters.push(await startBenchCluster(`fleet-${i + 1}`, o.log));
     // The issuer's footprint for one cluster, then the one that serves them all.
+    // Read after a full GC once its informers have listed: the heap is what grows per cluster.
     const one = await spawnIssuers([clusters[0]!.cp.kubeconfigPath]);
-    const rssOneMiB = await settledPidRss(one.child.pid!, o.settleMs);
+    await sleep(o.settleMs);
+    const memOne = await issuerMemory(one);
     await one.stop();
     issuer = await spawnIssuers(clusters.map((c) => c.cp.kubeconfigPath));
-    const rssAllMiB = await settledPidRss(issuer.child.pid!, o.settleMs);
+    await sleep(o.settleMs);
+    const memAll = await issuerMemory(issuer);
     for (const c of clusters) agents.push(await spawnBenchAgent(c, { concurrency: o.concurrency }));
     const readyAt = await Promise.all(agents.map((a) => a.ready));
     await Promise.all(clusters.map((c, i) => waitQuiet(c, readyAt[i]!, 1000, 10_000)));
@@ -69,11 +57,12 @@ export async function fleetPhase(o: { clusters: number; certsPerCluster: number;
         agentCpuPerCertS: (agents[i]!.cpuSeconds() - cpuBefore[i]!) / o.certsPerCluster,
         eventLoop: eventLoopOf(await agents[i]!.probe()),
       }))),
-      issuer: { rssOneMiB, rssAllMiB, rssAfterMiB: rssMiB(issuer.child.pid!), cpuPerCertS: issuerCpu / total },
+      issuer: { rssOneMiB: memOne.rssMiB, rssAllMiB: memAll.rssMiB, heapOneMiB: memOne.heapUsedMiB, heapAllMiB: memAll.heapUsedMiB,
+        rssAfterMiB: rssMiB(issuer.child.pid!), cpuPerCertS: issuerCpu / total },
     };
     for (const w of watchers) w.stop();
-    o.log(`fleet of ${o.clusters}: ${total} certificates in ${Math.round(ms)} ms (${result.certsPerS.toFixed(1)}/s); issuer RSS ${rssOneMiB.toFixed(0)} MiB for 1 cluster, ` +
-      `${rssAllMiB.toFixed(0)} MiB for ${o.clusters}; ${(result.issuer.cpuPerCertS * 1000).toFixed(1)} ms issuer CPU per certificate`);
+    o.log(`fleet of ${o.clusters}: ${total} certificates in ${Math.round(ms)} ms (${result.certsPerS.toFixed(1)}/s); issuer heap ${memOne.heapUsedMiB.toFixed(1)} MiB ` +
+      `for 1 cluster, ${memAll.heapUsedMiB.toFixed(1)} MiB for ${o.clusters}; ${(result.issuer.cpuPerCertS * 1000).toFixed(1)} ms issuer CPU per certificate`);
     return result;
   } finally {
     for (const a of agents) {

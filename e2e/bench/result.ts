@@ -159,9 +159,11 @@ export interface FleetResult {
   certsPerS: number;
   perCluster: { name: string; ms: number; agentIdleRssMiB: number; agentRssAfterMiB: number; agentCpuPerCertS: number; eventLoop: EventLoop }[];
   issuer: {
-    /** Settled RSS of an issuer process serving one cluster, and the one serving all of them. */
+    /** RSS and V8 heap used (after a full GC, idle) of an issuer process serving one cluster, and of the one serving all. */
     rssOneMiB: number;
     rssAllMiB: number;
+    heapOneMiB: number;
+    heapAllMiB: number;
     rssAfterMiB: number;
     cpuPerCertS: number;
   };
