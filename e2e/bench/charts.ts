@@ -191,8 +191,9 @@ export interface Series {
   points: [number, number][];
 }
 
-/** Lines over a shared linear x axis, y from 0; optional vertical markers (e.g. "all FINISHED"). */
-export function lineChart(series: Series[], o: { title: string; xLabel: string; yLabel: string; markers?: { x: number; label: string }[]; width?: number }): string {
+/** Lines over a shared linear x axis, y from 0; optional vertical markers (e.g. "all FINISHED") and horizontal levels (targets). */
+export function lineChart(series: Series[], o: { title: string; xLabel: string; yLabel: string; markers?: { x: number; label: string }[];
+  levels?: { y: number; label: string }[]; width?: number }): string {
   const width = o.width ?? 720;
   const height = 340;
   const left = 60;
@@ -202,7 +203,7 @@ export function lineChart(series: Series[], o: { title: string; xLabel: string; 
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const xt = linearTicks(Math.max(...xs, ...(o.markers ?? []).map((m) => m.x), 1));
-  const yt = linearTicks(Math.max(...ys, 1));
+  const yt = linearTicks(Math.max(...ys, ...(o.levels ?? []).map((l) => l.y), 1));
   const sx = (v: number) => left + (v / xt[xt.length - 1]!) * (right - left);
   const sy = (v: number) => bottom - (v / yt[yt.length - 1]!) * (bottom - top);
   const body = xAxis(xt, sx, bottom, top, o.xLabel);
@@ -212,6 +213,10 @@ export function lineChart(series: Series[], o: { title: string; xLabel: string; 
   }
   body.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#333"/>`);
   body.push(`<text x="14" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(top + bottom) / 2})">${escapeXml(o.yLabel)}</text>`);
+  for (const l of o.levels ?? []) {
+    body.push(`<line x1="${left}" y1="${n(sy(l.y))}" x2="${right}" y2="${n(sy(l.y))}" stroke="#7f7f7f" stroke-dasharray="2 3"/>`);
+    body.push(`<text x="${right - 4}" y="${n(sy(l.y) - 4)}" text-anchor="end" fill="#555">${escapeXml(l.label)}</text>`);
+  }
   for (const m of o.markers ?? []) {
     body.push(`<line x1="${n(sx(m.x))}" y1="${top}" x2="${n(sx(m.x))}" y2="${bottom}" stroke="#d62728" stroke-dasharray="4 3"/>`);
     body.push(`<text x="${n(sx(m.x) + 4)}" y="${top + 12}" fill="#d62728">${escapeXml(m.label)}</text>`);

@@ -1,8 +1,9 @@
 // `npm run bench:footprint -- [--objects N]`: figures, not a test. The agent's memory as a real
 // process (RSS from /proc, as a cluster operator's metrics see it) against its own local control plane
 // with the reference issuer: idle with nothing to do, after N P-256 IssuedCertificates are FINISHED,
-// and 30 s later; then a restart with those N objects present. This is the start of issue 12's
-// footprint figures; a run prints one table.
+// and 30 s later; then a restart with those N objects present; optionally V8 heap snapshots. A run
+// prints one table. Issue 12's memory figures come from `npm run bench` (suite.ts); this is the tool for
+// digging into one (heap snapshots).
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";

@@ -1,4 +1,4 @@
-// `npm run bench`: figures, not a test. (1) Time from creating an IssuedCertificate to FINISHED, per key
+// `npm run bench:providers`: figures, not a test (issue 12's suite is `npm run bench`, suite.ts). (1) Time from creating an IssuedCertificate to FINISHED, per key
 // type, against one local control plane with the reference issuer and the agent in this process. (2) Key
 // generation alone, per key type, with Node's built-in WebCrypto and with @peculiar/webcrypto, and the
 // longest event-loop stall each causes: the reason we make the built-in provider the default is
@@ -27,7 +27,7 @@ const KEY_SPECS: KeySpec[] = [
 const PROVIDERS: CryptoProviderName[] = ["node", "peculiar"];
 const NAMESPACE = "bench";
 const ISSUE_TIMEOUT_MS = 120_000;
-const USAGE = "usage: npm run bench -- [--runs N]   (N issuances and N key generations per key type, default 5)";
+const USAGE = "usage: npm run bench:providers -- [--runs N]   (N issuances and N key generations per key type, default 5)";
 
 function parseRuns(argv: string[]): number | "help" {
   const { values } = parseArgs({

@@ -68,6 +68,9 @@ export function targets(r: BenchResult): Target[] {
   return out;
 }
 
+/** A duration for a chart label: "1.2 s", or "45 ms" below 1 s. */
+const seconds = (msValue: number) => (msValue < 1000 ? `${ms(msValue)} ms` : `${(msValue / 1000).toFixed(1)} s`);
+
 export const CHART_FILES = { latency: "latency.svg", split: "latency-split.svg", throughput: "throughput.svg", rss: "rss.svg" } as const;
 
 export function charts(r: BenchResult): Record<string, string> {
@@ -84,22 +87,23 @@ export function charts(r: BenchResult): Record<string, string> {
   }
   if (r.throughput.length) {
     out[CHART_FILES.throughput] = barChart(r.throughput.map((t) => ({ label: `${t.count} ${t.key}`, bars: [
-      { name: "agent", value: t.agent.ms / 1000, note: `${(t.agent.ms / 1000).toFixed(1)} s` },
-      { name: "floor (a): API writes, no crypto", value: t.floorA.ms / 1000, note: `${(t.floorA.ms / 1000).toFixed(1)} s (agent ${ratioText(t.agent.ms, t.floorA.ms)})` },
-      { name: "floor (b): key generation on all cores", value: t.floorB.ms / 1000, note: `${(t.floorB.ms / 1000).toFixed(1)} s (agent ${ratioText(t.agent.ms, t.floorB.ms)})` },
+      { name: "agent", value: t.agent.ms / 1000, note: seconds(t.agent.ms) },
+      { name: "floor (a): API writes, no crypto", value: t.floorA.ms / 1000, note: `${seconds(t.floorA.ms)} (agent ${ratioText(t.agent.ms, t.floorA.ms)})` },
+      { name: "floor (b): key generation on all cores", value: t.floorB.ms / 1000, note: `${seconds(t.floorB.ms)} (agent ${ratioText(t.agent.ms, t.floorB.ms)})` },
     ] })), { title: "Created at once -> all FINISHED, against the floors", unit: "s" });
     const big = p256Run(r) ?? r.throughput[0]!;
     out[CHART_FILES.rss] = lineChart([{ name: `agent RSS, ${big.count} ${big.key}`, points: big.rss.map((s) => [s.tS, s.rssMiB]) }],
       { title: `Agent RSS during the ${big.count}-certificate run (sampled every second)`, xLabel: "s since the first create", yLabel: "MiB",
-        markers: [{ x: big.finishedAtS, label: "all FINISHED" }] });
+        markers: [{ x: big.finishedAtS, label: "all FINISHED" }],
+        levels: [{ y: 70, label: "target idle: 70 MiB" }, { y: 120, label: "target with 1000 objects: 120 MiB" }] });
   }
   return out;
 }
 
 function throughputRows(t: ThroughputResult): (string | number)[] {
   return [
-    `${t.count} ${t.key}`, f1(t.agent.ms / 1000), f1(t.agent.certsPerS),
-    `${f1(t.floorA.ms / 1000)} (${ratioText(t.agent.ms, t.floorA.ms)})`, `${f1(t.floorB.ms / 1000)} (${ratioText(t.agent.ms, t.floorB.ms)})`,
+    `${t.count} ${t.key}`, seconds(t.agent.ms), f1(t.agent.certsPerS),
+    `${seconds(t.floorA.ms)} (agent ${ratioText(t.agent.ms, t.floorA.ms)})`, `${seconds(t.floorB.ms)} (agent ${ratioText(t.agent.ms, t.floorB.ms)})`,
     f3(t.agent.cpuPerCertS), f3(t.floorA.cpuS / t.count), f1(t.agent.requestsPerCert), f1(t.floorA.requestsPerCert), f0(t.agent.peakRssMiB),
   ];
 }
@@ -154,9 +158,9 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
   if (r.throughput.length) {
     L.push("## Throughput");
     L.push("");
-    L.push("Created at once -> all FINISHED (the first create to the last FINISHED seen), with the two floors measured on the same cluster just before (s).");
+    L.push("Created at once -> all FINISHED (the first create to the last FINISHED seen), with the two floors measured on the same cluster just before.");
     L.push("");
-    L.push(table(["run", "agent s", "certs/s", "floor (a) s", "floor (b) s", "agent CPU s/cert", "floor client CPU s/cert", "agent requests/cert", "floor requests/cert", "peak RSS MiB"],
+    L.push(table(["run", "agent", "certs/s", "floor (a)", "floor (b)", "agent CPU s/cert", "floor client CPU s/cert", "agent requests/cert", "floor requests/cert", "peak RSS MiB"],
       r.throughput.map(throughputRows)));
     L.push("");
     L.push(`![throughput vs floors](perf/${CHART_FILES.throughput})`);
@@ -205,6 +209,13 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
     L.push("");
     L.push(table(["phase", "seconds", "samples", "p50", "p99", "max"], loops.map((l) => [l.phase, f0(l.e.seconds), l.e.samples, ms(l.e.p50Ms), ms(l.e.p99Ms), ms(l.e.maxMs)])));
     L.push("");
+    const calibration = r.throughput.filter((t) => t.floorB.eventLoopMaxMs !== undefined);
+    if (calibration.length) {
+      L.push("A delay counts time the agent's main thread was ready to run but had no core: its own key-generation threads, the control plane and the issuer share the machine. " +
+        "For scale, the same measure in the floor (b) process, which only generates keys: " +
+        calibration.map((t) => `${t.count} ${t.key}: p99 ${ms(t.floorB.eventLoopP99Ms!)} ms, max ${ms(t.floorB.eventLoopMaxMs!)} ms`).join("; ") + ".");
+      L.push("");
+    }
   }
 
   const p256 = r.latency?.types.find((t) => t.key === "ECDSA-P256");

@@ -119,7 +119,8 @@ export interface ThroughputResult {
     eventLoop: EventLoop;
   };
   floorA: FloorA;
-  floorB: { ms: number; threads: number };
+  /** threads: the libuv pool size; eventLoop*: the floor process's own loop delay meanwhile (a calibration). */
+  floorB: { ms: number; threads: number; eventLoopMaxMs?: number; eventLoopP99Ms?: number };
   /** RSS of the agent every second from the first create (tS 0) until it was quiet again. */
   rss: RssSample[];
   /** tS when the last certificate was FINISHED. */

@@ -195,7 +195,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const log: Log = (m) => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-  const command = "npm run bench -- --write-docs";
+  const args = process.argv.slice(2).filter((a) => a !== "--write-docs");
+  const command = `npm run bench -- ${o.writeDocs || o.from ? "--write-docs" : args.join(" ")}`.trim().replace(/ --$/, "");
   if (o.from) {
     const r = JSON.parse(readFileSync(o.from, "utf8")) as BenchResult;
     const dir = o.writeDocs ? join(REPO_ROOT, "docs") : join(REPO_ROOT, "bench-results", `redraw-${Date.now()}`);
