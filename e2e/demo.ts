@@ -4,11 +4,17 @@
 // IssuedCertificate for istiod, its state transitions, the pod bouncer's lines and the Events as they
 // happen (the demo plays istiod: it publishes the new root in istio-ca-root-cert when the bouncer waits
 // for it), the pods replaced in order, the final `cacerts` checked twice (shared/pki and the real
-// openssl) and summarised. `--no-bounce` is the same without nodes, pods or directive. Everything it
+// openssl) and summarised. `--no-bounce` is the same without nodes, pods or directive. `--istiod` adds
+// a real istiod (e2e/istiod/): started before the IssuedCertificate, so with its self-signed CA; it is
+// restarted when the bouncer restarts the istiod Deployment (with --no-bounce: after FINISHED, as an
+// operator would), publishes the new root itself instead of the demo playing it, and is shown to sign
+// with the agent's intermediate (its metrics, its log, every istio-ca-root-cert, a workload
+// certificate). Everything it
 // starts is stopped again, on success, on failure and on Ctrl-C. Private keys are never printed: only
 // file paths, fingerprints and public facts.
 import { AppsV1Api, KubeConfig, type V1Deployment, type V1Pod, Watch } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,6 +42,7 @@ import {
 import { startControlPlane, type ControlPlane } from "./controlplane/controlplane";
 import { startControlPlaneWithNodes, type ControlPlaneWithNodes } from "./controlplane/nodes";
 import { clients, decodeSecret, loadKubeConfig, startIssuer, type Clients } from "./harness";
+import { type Istiod, LOG as ISTIOD_LOG, startIstiod } from "./istiod/istiod";
 import { FAIL_ANNOTATION, type ReferenceIssuer } from "./issuer/issuer";
 import { createRootCa, type RootCa } from "./issuer/sign";
 
@@ -79,7 +86,7 @@ const WORKLOADS: readonly DemoWorkload[] = [
 ];
 
 const USAGE = "usage: npm run demo -- [--out DIR] [--key-algorithm RSA|ECDSA-P256|ECDSA-P384] [--key-size 2048|3072|4096] " +
-  "[--bounce-strategy rollout|evict|delete | --no-bounce] [--keep-running] [--issuer-fail MESSAGE]";
+  "[--bounce-strategy rollout|evict|delete | --no-bounce] [--istiod] [--keep-running] [--issuer-fail MESSAGE]";
 
 interface DemoOptions {
   outDir?: string;
@@ -91,6 +98,8 @@ interface DemoOptions {
   issuerFail?: string;
   /** The agent's --bounce-strategy; undefined with --no-bounce (no nodes, pods or PodBounceDirective). */
   bounceStrategy?: Strategy;
+  /** Run a real istiod (e2e/istiod/) and show it loading the agent's CA. */
+  istiod: boolean;
 }
 
 class UsageError extends Error {}
@@ -117,6 +126,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | "help" {
         "issuer-fail": { type: "string" },
         "bounce-strategy": { type: "string" },
         "no-bounce": { type: "boolean" },
+        istiod: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -154,6 +164,7 @@ function parseDemoArgs(argv: string[]): DemoOptions | "help" {
     keepRunning: values["keep-running"] === true,
     issuerFail: values["issuer-fail"],
     bounceStrategy: values["no-bounce"] ? undefined : ((strategy ?? "rollout") as Strategy),
+    istiod: values.istiod === true,
   };
 }
 
@@ -594,6 +605,44 @@ async function verifyAndSummarise(c: Clients, root: RootCa, options: DemoOptions
   if (options.outDir) say(`  files:     ${[CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT].map((f) => join(options.outDir!, f)).join(" ")} (${CA_KEY} mode 0600)`);
 }
 
+/** The namespaces istiod writes istio-ca-root-cert into, each holding `root` byte for byte; or undefined. */
+async function rootEverywhere(istiod: Istiod, root: string): Promise<string[] | undefined> {
+  const [expected, found] = await Promise.all([istiod.namespacesForRootCert(), istiod.rootCertConfigMaps()]);
+  return expected.every((ns) => found.get(ns) === root) ? expected : undefined;
+}
+
+/** What the real istiod made of cacerts: its CA metrics, its log, its ConfigMaps, a workload certificate. */
+async function showIstiod(c: Clients, istiod: Istiod): Promise<void> {
+  const data = decodeSecret(await c.core.readNamespacedSecret({ name: TARGET.name, namespace: TARGET.namespace }));
+  const [ours, root] = await Promise.all([describeCertificate(data[CA_CERT]!), describeCertificate(data[ROOT_CERT]!)]);
+  say(`istiod (a real pilot-discovery, pid ${istiod.pid()}; ROOT_CA_DIR ${istiod.caDir}, projected from secret ${TARGET.namespace}/${TARGET.name}):`);
+  const messages = istiod.logLines().map((l) => l.message);
+  if (!messages.includes(ISTIOD_LOG.pluggedCa)) throw new Error(`istiod did not log "${ISTIOD_LOG.pluggedCa}"; its log: ${istiod.logFile}`);
+  say(`  log: "${ISTIOD_LOG.pluggedCa}", "${ISTIOD_LOG.caStarted}"`);
+  let lastMetrics = "";
+  const metrics = await pollUntil("istiod's CA metrics to show the agent's intermediate", async () => {
+    const m = await istiod.caMetrics();
+    lastMetrics = `cert chain expiry ${m.certChainExpiry?.toISOString()}, root ${m.rootCertExpiry?.toISOString()}`;
+    return m.certChainExpiry?.getTime() === ours.notAfter.getTime() && m.rootCertExpiry?.getTime() === root.notAfter.getTime() ? m : undefined;
+  }, 30_000, () => lastMetrics);
+  say(`  metric citadel_server_cert_chain_expiry_timestamp = ${metrics.certChainExpiry!.toISOString()} = ${CA_CERT} notAfter: OK`);
+  say(`  metric citadel_server_root_cert_expiry_timestamp  = ${metrics.rootCertExpiry!.toISOString()} = ${ROOT_CERT} notAfter: OK`);
+  const serial = ours.serialNumber.replace(/^0+(?=.)/, "");
+  if (messages.some((m) => m.startsWith("x509 cert - ") && m.includes(`SN: ${serial},`))) {
+    say(`  its log lists ${CA_CERT}'s serial ${serial} in the chain of its own serving certificate`);
+  }
+  let lastMaps = "";
+  const namespaces = await pollUntil("istio-ca-root-cert to hold our root in every namespace", async () => {
+    const found = await rootEverywhere(istiod, data[ROOT_CERT]!);
+    if (!found) lastMaps = [...(await istiod.rootCertConfigMaps()).entries()].map(([ns, pem]) => `${ns}: ${pem === data[ROOT_CERT] ? "ours" : "other"}`).join(", ");
+    return found;
+  }, 30_000, () => lastMaps);
+  say(`  ConfigMap istio-ca-root-cert in ${namespaces.length} namespaces (${namespaces.join(", ")}), each = ${ROOT_CERT} byte for byte: OK`);
+  const cert = await istiod.signWorkloadCertificate({ namespace: MESH_NAMESPACE, serviceAccount: "demo-workload" });
+  if (!new X509Certificate(cert.certPem).verify(new X509Certificate(data[CA_CERT]!).publicKey)) throw new Error("istiod's workload certificate is not signed by ca-cert.pem");
+  say(`  CreateCertificate (its CA gRPC service, service-account token) for ${cert.spiffeId}: signed by ${CA_CERT}, chain ends in ${ROOT_CERT}: OK`);
+}
+
 function agentLogFacts(logFile: string): string {
   try {
     const lines = readFileSync(logFile, "utf8").split("\n").filter(Boolean);
@@ -686,6 +735,19 @@ async function main(): Promise<number> {
     await orInterrupt(createRootSigningSecret(c, root));
     const rootSummary = await describeCertificate(root.certPem);
     step(`namespaces ${ISTIO_NAMESPACE} and ${MESH_NAMESPACE}; root CA "${rootSummary.subject}" (${rootSummary.keyDescription}) in secret ${SIGNING_SECRET.namespace}/${SIGNING_SECRET.name}`);
+    let istiod: Istiod | undefined;
+    if (options.istiod) {
+      // Before any cacerts: istiod makes a self-signed CA, as on a cluster before the agent's first write.
+      istiod = await orInterrupt(teardown.track("istiod", startIstiod({ kubeconfigPath: cp.kubeconfigPath, kc: c.kc })));
+      const failed = componentFailed;
+      const istiodFailed = new Promise<never>((_, reject) => istiod!.onExit(reject));
+      istiodFailed.catch(() => {});
+      componentFailed = Promise.race([failed, istiodFailed]);
+      componentFailed.catch(() => {});
+      const selfSigned = istiod.logLines().some((l) => l.message === ISTIOD_LOG.selfSignedCa);
+      step(`istiod (real pilot-discovery, pid ${istiod.pid()}) ready: no cacerts yet, so ${selfSigned ? "a self-signed CA" : "no plugged-in CA"}; ` +
+        `log ${istiod.logFile}`);
+    }
 
     const annotations: Record<string, string> = {
       ...(options.keyAlgorithmAnnotation ? { [KEY_ALGORITHM_ANNOTATION]: options.keyAlgorithmAnnotation } : {}),
@@ -722,6 +784,7 @@ async function main(): Promise<number> {
     // bouncer waits for the root istiod publishes (istiod, restarted first, would publish it now).
     const bounceLines: BounceLine[] = [];
     let played = false;
+    let istiodRestart: Promise<void> | undefined;
     // Not publishing the root, or the bouncer failing, ends the demo at once: the IssuedCertificate would
     // stay ISSUED until --bounce-timeout (10 minutes).
     let bounceFailed: (err: Error) => void = () => {};
@@ -731,7 +794,16 @@ async function main(): Promise<number> {
       bounceLines.push(line);
       say(`      bounce ${line.reason}: ${redactSecrets(line.detail)} (t+${Date.now() - createdAt} ms)`);
       if (line.reason === "BounceFailed") bounceFailed(new Error(`the pod bouncer failed: ${line.detail}`));
-      if (!played && line.reason === "BounceWaiting" && line.detail.includes(`waiting for ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name}`)) {
+      if (istiod && !istiodRestart && line.reason === "PodsRestarted" && workloadOf(line.detail)?.name === "istiod") {
+        // The new istiod pods would start the new istiod: the real one restarts now, with cacerts.
+        const before = istiod.pid();
+        const started = Date.now();
+        istiodRestart = istiod.restart().then(
+          () => say(`      istiod (real): restarted as its new pods would (pid ${before} -> ${istiod!.pid()}, ready in ${Date.now() - started} ms); ` +
+            `it now publishes the new root in ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name} itself (t+${Date.now() - createdAt} ms)`),
+          (err: unknown) => bounceFailed(new Error(`restarting istiod: ${errorText(err)}`)));
+      }
+      if (!istiod && !played && line.reason === "BounceWaiting" && line.detail.includes(`waiting for ConfigMap ${ROOT_CONFIGMAP.namespace}/${ROOT_CONFIGMAP.name}`)) {
         played = true;
         publishRoot(c).then(
           () => say(`      istiod (played by the demo): published the new ${ROOT_CERT} (= ${TARGET.namespace}/${TARGET.name}'s) ` +
@@ -763,6 +835,18 @@ async function main(): Promise<number> {
 
     if (bounce) await orInterrupt(checkBounce(c, directives, podsBefore, bounceLines, bounce));
     await orInterrupt(verifyAndSummarise(c, root, options, bundleDir, times));
+    if (istiod) {
+      if (istiodRestart) {
+        await orInterrupt(istiodRestart);
+      } else {
+        // --no-bounce: nothing restarted istiod; an operator would now (kubectl rollout restart deploy/istiod).
+        const before = istiod.pid();
+        const started = Date.now();
+        await orInterrupt(istiod.restart());
+        step(`istiod restarted to load cacerts (pid ${before} -> ${istiod.pid()}, ready in ${Date.now() - started} ms), as \`kubectl rollout restart\` would without the bouncer`);
+      }
+      await orInterrupt(showIstiod(c, istiod));
+    }
     step(`agent log: ${agentLogFacts(agentLog)} (removed at exit unless something fails)`);
 
     if (options.keepRunning) {
@@ -792,7 +876,7 @@ async function main(): Promise<number> {
     // The temp dir may hold a copy of the key (bundle/); only the agent log survives, and only on failure.
     rmSync(join(workDir, "bundle"), { recursive: true, force: true });
     if (!keepLog) rmSync(workDir, { recursive: true, force: true });
-    step(`stopped agent, issuer and control plane in ${Date.now() - stopping} ms; ${exitCode === 0 ? "done" : `exit ${exitCode}`}`);
+    step(`stopped agent, issuer${options.istiod ? ", istiod" : ""} and control plane in ${Date.now() - stopping} ms; ${exitCode === 0 ? "done" : `exit ${exitCode}`}`);
     if (keepLog) process.stderr.write(`demo: agent log kept at ${agentLog}\n`);
   }
   return exitCode;
