@@ -169,7 +169,7 @@ describe("report", () => {
       restarted: { rssMiB: 125, heapUsedMiB: 40, heapTotalMiB: 50, externalMiB: 6, objects: 1000 } },
     startup: [{ objects: 0, readyMs: 800, firstReconcileMs: 810, allReconciledMs: 810 }],
     idle: { seconds: 300, objects: 1000, requests: [{ kind: "get leases", count: 150, allowed: true }, { kind: "get issuedcertificates", count: 1000, allowed: false }], beyond: 1000 },
-    agentWarnings: [],
+    agentWarnings: [], errors: [],
   };
 
   it("targets: each met or not from the figures", () => {
@@ -186,6 +186,10 @@ describe("report", () => {
       "agent API requests per certificate": true,
       "agent requests while idle 300 s beyond watches and Lease renewals": false,
     });
+  });
+
+  it("says which phases failed", () => {
+    expect(renderReport({ ...result, errors: ["fleet: boom"] }, { command: "c", json: "j" })).toContain("**Incomplete run**: these phases failed, their figures are missing:\n\n- fleet: boom");
   });
 
   it("renders the tables, the machine and links to every chart it writes", () => {

@@ -241,13 +241,16 @@ export async function createAll(c: Clients, items: IssuedCertificate[], parallel
   }));
 }
 
+const FAILED_GRACE_MS = 60_000;
+
 /**
  * Watches NAMESPACE's IssuedCertificates and records when each was first seen FINISHED (for its current
- * generation): performance.now() and Date.now(). A FAILED one is an error of the run.
+ * generation): performance.now() and Date.now(). One FAILED for over a minute is an error of the run.
  */
 export class FinishWatcher {
   readonly finishedAt = new Map<string, { perf: number; wall: number }>();
-  private readonly failed = new Map<string, string>();
+  /** Names seen FAILED (first time, error); the agent's warnings say more. */
+  readonly failed = new Map<string, { error: string; at: number }>();
   private abort: AbortController | undefined;
   private poll: NodeJS.Timeout | undefined;
   private wanted = new Set<string>();
@@ -271,7 +274,7 @@ export class FinishWatcher {
     const name = ic.metadata.name ?? "";
     if (this.finishedAt.has(name) || ic.status?.observedGeneration !== ic.metadata.generation) return;
     if (ic.status?.state === "FINISHED") this.finishedAt.set(name, { perf: performance.now(), wall: Date.now() });
-    else if (ic.status?.state === "FAILED") this.failed.set(name, ic.status.error ?? "");
+    else if (ic.status?.state === "FAILED" && !this.failed.has(name)) this.failed.set(name, { error: ic.status.error ?? "", at: Date.now() });
     else return;
     this.wake();
   }
@@ -284,8 +287,9 @@ export class FinishWatcher {
     for (;;) {
       const done = names.filter((n) => this.finishedAt.has(n)).length;
       if (done === names.length) return;
-      const failed = names.find((n) => this.failed.has(n));
-      if (failed) throw new Error(`${this.namespace}/${failed} FAILED: ${this.failed.get(failed)}`);
+      // FAILED is retried by the agent (after 10 s by default): fatal only when it lasts.
+      const failed = names.find((n) => !this.finishedAt.has(n) && Date.now() - (this.failed.get(n)?.at ?? Infinity) > FAILED_GRACE_MS);
+      if (failed) throw new Error(`${this.namespace}/${failed} FAILED for over ${FAILED_GRACE_MS / 1000} s: ${this.failed.get(failed)!.error}`);
       if (Date.now() > deadline) throw new Error(`${names.length - done} of ${names.length} not FINISHED after ${timeoutMs} ms`);
       if (onProgress && Date.now() - lastReport > 5000) {
         lastReport = Date.now();

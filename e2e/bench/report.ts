@@ -121,6 +121,12 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
   L.push("");
   L.push(`Agent: its own process (\`dist/agent/main.js\`), the chart's arguments (leader election on, --concurrency ${r.config.concurrency}) and NODE_OPTIONS \`${r.config.agentNodeOptions.join(" ")}\`.`);
   L.push("");
+  if (r.errors?.length) {
+    L.push("**Incomplete run**: these phases failed, their figures are missing:");
+    L.push("");
+    for (const e of r.errors) L.push(`- ${e}`);
+    L.push("");
+  }
   L.push("## Targets");
   L.push("");
   L.push(table(["what", "target", "result", "met"], targets(r).map((t) => [t.what, t.target, t.result, t.met === undefined ? "n/a" : t.met ? "yes" : "**no**"]), ["l", "l", "l", "l"]));

@@ -184,4 +184,6 @@ export interface BenchResult {
   fleet?: FleetResult;
   /** Agent warnings and errors logged during the run (a healthy run has none). */
   agentWarnings: string[];
+  /** Phases that failed ("phase: message"); the others' figures are still there. */
+  errors: string[];
 }

@@ -116,22 +116,35 @@ async function run(o: Options, log: Log): Promise<BenchResult> {
   const c = o.config;
   const r: BenchResult = {
     version: RESULT_VERSION, startedAt: new Date(started).toISOString(), durationS: 0, machine: machine(loadStart), config: c,
-    throughput: [], memory: {}, startup: [], agentWarnings: [],
+    throughput: [], memory: {}, startup: [], agentWarnings: [], errors: [],
   };
   const collect = (a: BenchAgent) => r.agentWarnings.push(...warnings(a));
   const settleMs = c.mode === "quick" ? 2000 : 5000;
 
   // One cluster at a time (the machine's cores are the limit): each is stopped before the next starts.
-  const withCluster = async (name: string, fn: (cl: BenchCluster, issuer: Awaited<ReturnType<typeof spawnIssuers>>) => Promise<void>) => {
-    const cl = await startBenchCluster(name, log);
-    const issuer = await spawnIssuers([cl.cp.kubeconfigPath]);
+  // A phase that fails is recorded and the next one runs: a long run still writes what it measured.
+  const phase = async (name: string, fn: () => Promise<void>) => {
     try {
-      await fn(cl, issuer);
-    } finally {
-      await issuer.stop();
-      await cl.stop();
+      await fn();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      r.errors.push(`${name}: ${message.split("\n")[0]}`);
+      log(`phase ${name} failed: ${message}`);
     }
   };
+  const withCluster = (name: string, fn: (cl: BenchCluster) => Promise<void>) => phase(name, async () => {
+    const cl = await startBenchCluster(name, log);
+    try {
+      const issuer = await spawnIssuers([cl.cp.kubeconfigPath]);
+      try {
+        await fn(cl);
+      } finally {
+        await issuer.stop();
+      }
+    } finally {
+      await cl.stop();
+    }
+  });
 
   if (o.only.has("latency")) {
     await withCluster("latency", async (cl) => {
@@ -175,7 +188,9 @@ async function run(o: Options, log: Log): Promise<BenchResult> {
     });
   }
   if (o.only.has("fleet")) {
-    r.fleet = await fleetPhase({ clusters: c.fleetClusters, certsPerCluster: c.fleetCertsPerCluster, concurrency: c.concurrency, settleMs, log, onWarnings: collect });
+    await phase("fleet", async () => {
+      r.fleet = await fleetPhase({ clusters: c.fleetClusters, certsPerCluster: c.fleetCertsPerCluster, concurrency: c.concurrency, settleMs, log, onWarnings: collect });
+    });
   }
   r.durationS = (Date.now() - started) / 1000;
   r.machine.loadEnd = loadavg()[0]!;
@@ -211,6 +226,10 @@ async function main(): Promise<number> {
   if (o.writeDocs) writeOutputs(join(REPO_ROOT, "docs"), r, command, "last-run.json");
   process.stdout.write(`${readFileSync(join(dir, "PERFORMANCE.md"), "utf8").split("\n## How it is measured")[0]}\n`);
   process.stdout.write(`${summary(r)}\n\nwritten: ${relative(process.cwd(), dir)}/${o.writeDocs ? " and docs/PERFORMANCE.md, docs/perf/" : ""} (${r.durationS.toFixed(0)} s)\n`);
+  if (r.errors.length) {
+    process.stderr.write(`bench: ${r.errors.length} phase(s) failed:\n${r.errors.map((e) => `  ${e}`).join("\n")}\n`);
+    return 1;
+  }
   return 0;
 }
 
