@@ -21,6 +21,7 @@ import { podBounceDirective } from "../shared/api/builders";
 import { type IssuedCertificate, type PodBounceDirective, POD_BOUNCE_DIRECTIVE } from "../shared/api/types";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { describeCertificate } from "../shared/pki";
+import { ComponentExitedError } from "./controlplane/controlplane";
 import { type ControlPlaneWithNodes, startControlPlaneWithNodes } from "./controlplane/nodes";
 import { describeWithControlPlane, eventually } from "./controlplane/testenv";
 import {
@@ -119,8 +120,17 @@ describeWithControlPlane("a real istiod with the agent's CA", () => {
   let issuer: ReferenceIssuer | undefined;
   let agent: AgentProcess | undefined;
   let istiod: Istiod | undefined;
-  /** Fails a wait at once when a control-plane component or istiod has exited. */
-  const watched = { get failure() { return cp?.failure ?? istiod?.failure; } };
+  /** Fails a wait at once when a control-plane component, istiod or the agent has exited. */
+  const watched = {
+    get failure(): ComponentExitedError | undefined {
+      const child = agent?.child;
+      const agentExit = child && (child.exitCode !== null || child.signalCode !== null)
+        ? new ComponentExitedError("cert-agent", { code: child.exitCode, signal: child.signalCode, status: `exited (${child.exitCode ?? child.signalCode})` },
+          "(its output)", agent!.output().trimEnd().split("\n").slice(-20).join("\n"))
+        : undefined;
+      return cp?.failure ?? istiod?.failure ?? agentExit;
+    },
+  };
   const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> =>
     eventually(what, fn, { timeoutMs, controlPlane: watched });
 
