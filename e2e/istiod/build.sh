@@ -48,7 +48,7 @@ if ! built; then
   rm -rf "$out.tmp"
   mkdir -p "$out.tmp"
   : >"$out.log"
-  # Measured on 2 cores with other load present: 273 s wall (375 CPU-s) with only the control plane's
+  # Measured on 2 cores with other load present: 273 s wall (455 CPU-s) with only the control plane's
   # modules cached; 8 s with a warm Go build cache. A 124 MiB binary.
   # go install pkg@version builds Istio's own module with its own go.mod, independent of ours.
   build_step 1 2 "pilot-discovery $version" "$out" "$out.log" \
