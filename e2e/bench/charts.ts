@@ -203,7 +203,7 @@ export function lineChart(series: Series[], o: { title: string; xLabel: string; 
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const xt = linearTicks(Math.max(...xs, ...(o.markers ?? []).map((m) => m.x), 1));
-  const yt = linearTicks(Math.max(...ys, ...(o.levels ?? []).map((l) => l.y), 1));
+  const yt = linearTicks(Math.max(...ys, ...(o.levels ?? []).map((l) => l.y), 1) * 1.1);
   const sx = (v: number) => left + (v / xt[xt.length - 1]!) * (right - left);
   const sy = (v: number) => bottom - (v / yt[yt.length - 1]!) * (bottom - top);
   const body = xAxis(xt, sx, bottom, top, o.xLabel);
@@ -219,7 +219,7 @@ export function lineChart(series: Series[], o: { title: string; xLabel: string; 
   }
   for (const m of o.markers ?? []) {
     body.push(`<line x1="${n(sx(m.x))}" y1="${top}" x2="${n(sx(m.x))}" y2="${bottom}" stroke="#d62728" stroke-dasharray="4 3"/>`);
-    body.push(`<text x="${n(sx(m.x) + 4)}" y="${top + 12}" fill="#d62728">${escapeXml(m.label)}</text>`);
+    body.push(`<text x="${n(sx(m.x) - 4)}" y="${bottom - 6}" text-anchor="end" fill="#d62728">${escapeXml(m.label)}</text>`);
   }
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;

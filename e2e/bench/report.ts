@@ -12,6 +12,7 @@ export interface Target {
 
 const f1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(1));
 const f0 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(0));
+const range = (v: number[]) => (f0(Math.min(...v)) === f0(Math.max(...v)) ? f0(v[0]) : `${f0(Math.min(...v))}-${f0(Math.max(...v))}`);
 const f3 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
 
 function table(header: string[], rows: (string | number)[][], align?: ("l" | "r")[]): string {
@@ -217,9 +218,10 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
     L.push("");
     const calibration = r.throughput.filter((t) => t.floorB.eventLoopMaxMs !== undefined);
     if (calibration.length) {
-      L.push("A delay counts time the agent's main thread was ready to run but had no core: its own key-generation threads, the control plane and the issuer share the machine. " +
-        "For scale, the same measure in the floor (b) process, which only generates keys: " +
-        calibration.map((t) => `${t.count} ${t.key}: p99 ${ms(t.floorB.eventLoopP99Ms!)} ms, max ${ms(t.floorB.eventLoopMaxMs!)} ms`).join("; ") + ".");
+      L.push("A delay also counts time the agent's main thread was ready to run but had no core (its own key-generation threads, the control plane and the issuer share the machine). " +
+        "For scale, the same measure in the floor (b) process, which only generates the same keys on the same machine: " +
+        calibration.map((t) => `${t.count} ${t.key}: p99 ${ms(t.floorB.eventLoopP99Ms!)} ms, max ${ms(t.floorB.eventLoopMaxMs!)} ms`).join("; ") +
+        ". Where that stays low and the agent's is high, the agent's own work held its loop.");
       L.push("");
     }
   }
@@ -262,7 +264,7 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
     L.push("");
     L.push("Extrapolating to 1000 clusters:");
     L.push("");
-    L.push(`- The agents do not grow with the fleet: each talks only to its own API server, so every cluster pays one agent (${f0(Math.min(...agentIdle))}-${f0(Math.max(...agentIdle))} MiB idle here) and its own API requests, whatever the fleet size.`);
+    L.push(`- The agents do not grow with the fleet: each talks only to its own API server, so every cluster pays one agent (${range(agentIdle)} MiB idle here) and its own API requests, whatever the fleet size.`);
     L.push(Number.isFinite(perCluster) && perCluster > 0.05
       ? `- The management plane's heap grows by about ${f1(perCluster)} MiB per cluster served (heap with ${fl.clusters} minus with 1, per extra cluster; RSS moves by more than that from run to run, so the heap is what is extrapolated): ` +
         `~${f0(fl.issuer.rssOneMiB + 999 * perCluster)} MiB for 1000 clusters in one process, each with its own watch and CertificateRequest cache.`
