@@ -122,7 +122,7 @@ Promise<{ after: Memory; restarted: Memory; startup: Startup; idle: IdleResult; 
     let allAt = NaN;
     for (;;) {
       const gets = cluster.audit.between(AGENT_USER, next.spawnedAtMs).filter((r) => r.verb === "get" && r.resource === "issuedcertificates" && wanted.has(r.name));
-      if (gets.length > 0) first = gets[0]!.receivedMs;
+      if (gets.length > 0) first = Math.min(...gets.map((r) => r.receivedMs));
       const done = new Set(gets.map((r) => r.name));
       if (done.size >= wanted.size) {
         allAt = Math.max(...gets.map((r) => r.completedMs));
