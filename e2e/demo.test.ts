@@ -351,6 +351,23 @@ describe("npm run demo (dist/e2e/demo.js as a child process)", () => {
     expectNothingLeft(run);
   }, 180_000);
 
+  it("--istiod --no-bounce: a real istiod, restarted after FINISHED, uses the agent's CA (metrics, log serial, ConfigMaps, a workload certificate)", async () => {
+    const run = await runDemo(["--key-algorithm", "ECDSA-P256", "--no-bounce", "--istiod"]);
+    process.stderr.write(`[figure] demo --key-algorithm ECDSA-P256 --no-bounce --istiod: ${run.ms} ms wall\n`);
+    expect({ code: run.code, run: explain(run) }).toEqual({ code: 0, run: explain(run) });
+    const serial = /^ {2}serial: +([0-9a-f]+)$/m.exec(run.stdout)?.[1];
+    expect(serial).toBeDefined();
+    expect(run.stdout).toMatch(/istiod restarted to load cacerts \(pid \d+ -> \d+, ready in \d+ ms\)/);
+    expect(run.stdout).toContain('log: "Use local CA certificate", "Istiod CA has started"');
+    expect(run.stdout).toMatch(/metric citadel_server_cert_chain_expiry_timestamp = \S+ = ca-cert\.pem notAfter: OK/);
+    expect(run.stdout).toMatch(/metric citadel_server_root_cert_expiry_timestamp +=  ?\S+ = root-cert\.pem notAfter: OK/);
+    expect(run.stdout).toContain(`its log lists ca-cert.pem's serial ${serial} in the chain of its own serving certificate`);
+    expect(run.stdout).toMatch(/ConfigMap istio-ca-root-cert in \d+ namespaces \(.*istio-system.*\), each = root-cert\.pem byte for byte: OK/);
+    expect(run.stdout).toMatch(/CreateCertificate .*: signed by ca-cert\.pem, chain ends in root-cert\.pem: OK/);
+    expectNoKeyMaterial(run);
+    expectNothingLeft(run);
+  }, 240_000);
+
   it.each([
     [["--key-size", "1024"], /^demo: --key-size must be 2048, 3072 or 4096/],
     [["--key-algorithm", "DSA"], /^demo: --key-algorithm: unsupported key algorithm "DSA"/],
