@@ -8,7 +8,7 @@
 //            the bounce request the reconciler wrote (the bouncer's progress wakes the IssuedCertificate).
 import { KubernetesObject } from "@kubernetes/client-node";
 import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
-import { Manager } from "../shared/controller/manager";
+import { Manager, SourceSpec } from "../shared/controller/manager";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { keepMetadataOnly } from "../shared/kube/generic";
 import { dropSecretData, SecretClient } from "../shared/kube/secrets";
@@ -16,8 +16,9 @@ import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
 import { ownerOfCycle, readBounceRequest } from "./bouncer/cycle";
 import { IssuedCertificateReconciler, ReconcilerOptions } from "./issued-certificate-reconciler";
+import { informerCache } from "./reconciler-cache";
 
-export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "renewBefore" | "rootChangePolicy" | "rootOverlapMs" | "podNamespaces" | "certificateRequests" | "secrets" | "directives"> {
+export interface ControllerClients extends Omit<ReconcilerOptions, "retryBackoff" | "resyncMs" | "clockSkewToleranceMs" | "conflictRecheckMs" | "bounceTimeoutMs" | "renewBefore" | "rootChangePolicy" | "rootOverlapMs" | "podNamespaces" | "cache" | "certificateRequests" | "secrets" | "directives"> {
   /** The unwrapped client, for the watch (tests may wrap the one the reconciler writes with). */
   issuedCertificateWatch: CustomResourceClient<IssuedCertificate>;
   certificateRequests: CustomResourceClient<CertificateRequest>;
@@ -30,6 +31,26 @@ export const CONTROLLER_NAME = "issuedcertificate";
 export function registerIssuedCertificateController(manager: Manager, config: Config, c: ControllerClients): void {
   const ns = config.namespace;
   const inScope = (key: string) => !ns || key.startsWith(`${ns}/`);
+  const issued: SourceSpec<IssuedCertificate & KubernetesObject> = {
+    name: "issuedcertificates",
+    path: c.issuedCertificateWatch.watchPath(ns),
+    list: () => c.issuedCertificateWatch.list(ns) as never,
+  };
+  const secrets = (config.secretNamespaces ?? [undefined]).map((secretNs) => ({
+    namespace: secretNs,
+    spec: {
+      name: secretNs ? `secrets/${secretNs}` : "secrets",
+      path: c.secrets.watchPath(secretNs),
+      list: () => c.secrets.list(secretNs, MANAGED_SELECTOR) as never,
+      labelSelector: MANAGED_SELECTOR,
+      // Only the owner annotation is read from these events (the reconciler GETs what it uses):
+      // no private key stays in the cache, and the cache stays small.
+      trim: dropSecretData,
+    } satisfies SourceSpec,
+  }));
+  // The same informers the controller is woken by (the manager shares one per path and selector).
+  const cache = informerCache({ namespace: ns, source: manager.source(issued) },
+    secrets.map((s) => ({ namespace: s.namespace, source: manager.source(s.spec) })));
   manager.addController<IssuedCertificate & KubernetesObject>({
     name: CONTROLLER_NAME,
     reconciler: new IssuedCertificateReconciler({
@@ -44,17 +65,14 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
       podNamespaces: config.podNamespaces,
       rootChangePolicy: config.rootChangePolicy,
       rootOverlapMs: config.rootOverlapMs,
+      cache,
     }),
     concurrency: config.concurrency,
     timeoutMs: config.reconcileTimeoutMs,
     // Transient API errors retry fast at first; the FAILED state has its own, slower backoff.
     backoff: { baseMs: 200, maxMs: 60_000 },
     accept: inScope,
-    for: {
-      name: "issuedcertificates",
-      path: c.issuedCertificateWatch.watchPath(ns),
-      list: () => c.issuedCertificateWatch.list(ns) as never,
-    },
+    for: issued,
     owns: [{
       ownerKind: ISSUED_CERTIFICATE.kind,
       source: {
@@ -67,16 +85,8 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
         trim: keepMetadataOnly,
       },
     }],
-    watches: [...(config.secretNamespaces ?? [undefined]).map((secretNs) => ({
-      source: {
-        name: secretNs ? `secrets/${secretNs}` : "secrets",
-        path: c.secrets.watchPath(secretNs),
-        list: () => c.secrets.list(secretNs, MANAGED_SELECTOR) as never,
-        labelSelector: MANAGED_SELECTOR,
-        // Only the owner annotation is read from these events (the reconciler GETs what it uses):
-        // no private key stays in the cache, and the cache stays small.
-        trim: dropSecretData,
-      },
+    watches: [...secrets.map(({ spec }) => ({
+      source: spec,
       map: (secret: KubernetesObject) => {
         const owner = secret.metadata?.annotations?.[OWNER_ANNOTATION];
         return owner ? [owner] : [];

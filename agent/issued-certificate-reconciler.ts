@@ -25,6 +25,7 @@ import { RenewBefore, renewalTime } from "./renewal";
 import { adoptedTargetSecret, ownerReference, privateKeyRef, secretData, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
+import { QuietPasses, ReconcilerCache } from "./reconciler-cache";
 import { RootChangePolicy, RootRotation, ROOT_ROTATION_ANNOTATION, rootRotationAnnotation } from "./root-rotation";
 
 export interface ReconcilerOptions {
@@ -59,6 +60,8 @@ export interface ReconcilerOptions {
   rootChangePolicy?: RootChangePolicy;
   /** --root-overlap: how long the old roots stay trusted after the new intermediate (default 25 h). */
   rootOverlapMs?: number;
+  /** The informers' caches, for the reads that may be a little stale (reconciler-cache.ts); without it every read is a request. */
+  cache?: ReconcilerCache;
 }
 
 /** Requeue delay after a write conflict: someone changed the object, read it again soon. */
@@ -70,6 +73,8 @@ export class IssuedCertificateReconciler implements Reconciler {
   private readonly d: ReconcilerOptions;
   /** Per key: consecutive passes that ended in a transient API error (api-failures.ts). */
   private readonly transientFailures = new Map<string, number>();
+  /** FINISHED objects that had nothing to do, to skip their resyncs while the cache shows no change. */
+  private readonly quiet = new QuietPasses();
 
   constructor(options: ReconcilerOptions) {
     // Every failed request says which it was, so that a FAILED caused by the API server can name it.
@@ -85,6 +90,11 @@ export class IssuedCertificateReconciler implements Reconciler {
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
     const [namespace, name] = key.split("/");
+    // A resync of a FINISHED object whose IssuedCertificate and target have not changed since it was
+    // verified: nothing it would read can differ, so no request at all (issue 12: idle requests).
+    const quietMs = this.d.cache ? this.quiet.stillQuiet(key, this.d.cache, this.d.clock.now().getTime()) : undefined;
+    if (quietMs !== undefined) return requeueAfter(quietMs);
+    this.quiet.forget(key);
     const ic = await this.d.issuedCertificates.get(namespace, name);
     // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
     // collector removes them; the target secret stays because Istio is still using it.
@@ -130,7 +140,13 @@ export class IssuedCertificateReconciler implements Reconciler {
     this.d.log.debug("reconciled", { namespace, name, state: ic.status?.state ?? "", action: decision.action,
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
     if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
-    return new Act(this.d, observed, recorder, signal).run(decision);
+    const result = await new Act(this.d, observed, recorder, signal).run(decision);
+    const icVersion = ic.metadata.resourceVersion;
+    const targetVersion = observed.raw.target?.metadata.resourceVersion;
+    if (ic.status?.state === "FINISHED" && decision.action === "none" && decision.requeueAfterMs !== undefined && observed.target.state === "valid" && icVersion && targetVersion) {
+      this.quiet.remember(`${namespace}/${name}`, { issuedCertificateVersion: icVersion, targetVersion, untilMs: now.getTime() + decision.requeueAfterMs }, now.getTime());
+    }
+    return result;
   }
 
   /**

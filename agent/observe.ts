@@ -27,6 +27,7 @@ import { CA_CERT, CA_KEY, PRIVATE_KEY_SECRET_KEY, ROOT_CERT } from "./constants"
 import { Bookkeeping, IssuanceStamp, readBookkeeping, readStamp } from "./issuance";
 import { CertificateIntent, InvalidSpecError, readIntent } from "./spec";
 import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
+import { NOT_CACHED, ReconcilerCache } from "./reconciler-cache";
 import { keepRoots, missingFrom, readRootRotation, RootRotation, rootFingerprints } from "./root-rotation";
 
 export type TargetSummary =
@@ -134,6 +135,8 @@ export interface Readers {
   directives?: ObjectClient<PodBounceDirective>;
   /** For a root rotation's propagation check (istio-ca-root-cert); without it nothing is waited for. */
   configMaps?: ObjectClient<ConfigMap>;
+  /** The informers' caches (reconciler-cache.ts): the collision check reads them where they cover the namespace. */
+  cache?: ReconcilerCache;
 }
 
 export interface ObserveOptions {
@@ -162,7 +165,7 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
   const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent, o) };
-  const collision = await issuedCertificateAt(r.issuedCertificates, intent.target);
+  const collision = await issuedCertificateAt(r, intent.target);
   if (collision) observed.targetCollidesWith = collision;
   const state = ic.status?.state ?? "PENDING";
   const keyRef = privateKeyRef(ic);
@@ -282,9 +285,11 @@ async function rootsAfterOverlap(caCertPem: string, key: ImportedPrivateKey, kep
 }
 
 /** "namespace/name" of the IssuedCertificate at `ref` (whose staged key lives there), if there is one. */
-async function issuedCertificateAt(client: ObjectClient<IssuedCertificate>, ref: ObjectRef): Promise<string | undefined> {
+async function issuedCertificateAt(r: Readers, ref: ObjectRef): Promise<string | undefined> {
+  const cached = r.cache ? r.cache.issuedCertificate(ref.namespace, ref.name) : NOT_CACHED;
+  if (cached !== NOT_CACHED) return cached ? `${ref.namespace}/${ref.name}` : undefined;
   try {
-    return (await client.get(ref.namespace, ref.name)) ? `${ref.namespace}/${ref.name}` : undefined;
+    return (await r.issuedCertificates.get(ref.namespace, ref.name)) ? `${ref.namespace}/${ref.name}` : undefined;
   } catch (err) {
     // An agent limited to one namespace (the chart's watchNamespace) may not read IssuedCertificates in
     // the target's: it manages none there, so it cannot know of a collision (a limitation, not an error).

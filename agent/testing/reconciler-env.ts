@@ -53,6 +53,8 @@ export interface EnvOptions {
   secrets?: Secret[];
   /** Reconciler options over SETTINGS (e.g. the root change policy). */
   settings?: Partial<ReconcilerOptions>;
+  /** Give the reconciler a cache that is always up to date with the in-memory API (an informer that has caught up). */
+  cache?: boolean;
 }
 
 /** Decoded data of a Secret. */
@@ -88,7 +90,13 @@ export class ReconcilerEnv {
   private readonly settings: Partial<ReconcilerOptions>;
 
   constructor(o: EnvOptions = {}) {
-    this.settings = o.settings ?? {};
+    this.settings = {
+      ...(o.cache ? { cache: {
+        issuedCertificate: (ns: string, name: string) => this.api.peek<IssuedCertificate>("IssuedCertificate", ns, name),
+        secretVersion: (ns: string, name: string) => this.api.peek<Secret>("Secret", ns, name)?.metadata.resourceVersion,
+      } } : {}),
+      ...o.settings,
+    };
     const stream = new PassThrough();
     stream.on("data", (chunk: Buffer) => this.rawLog.push(chunk.toString("utf8")));
     this.log = createLogger("debug", stream);

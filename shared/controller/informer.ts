@@ -26,6 +26,8 @@ export interface Source<T> {
   /** True once a LIST succeeded (the cache holds what the server had). */
   hasSynced(): boolean;
   list(): readonly T[];
+  /** One cached object (undefined when absent); sources without it are searched with list(). */
+  get?(namespace: string, name: string): T | undefined;
   /** Whether its LIST/WATCH works (sources without it count as always working). */
   health?(): SourceHealth;
 }
@@ -157,6 +159,10 @@ export class ResilientInformer<T extends KubernetesObject> implements Source<T> 
 
   list(): readonly T[] {
     return this.informer.list();
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.informer.get(name, namespace);
   }
 
   async stop(): Promise<void> {

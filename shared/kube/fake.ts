@@ -65,6 +65,8 @@ function parseSelector(selector = ""): (labels: Record<string, string>) => boole
 export class FakeApi {
   /** Every successful write call made through a client, in order, no-op updates included (reads, seeds and GC deletions are not). */
   readonly writes: WriteRecord[] = [];
+  /** Every call made through a client that reached the store, as a server counts requests: reads, 404s and 409s too (injected faults not). */
+  readonly calls: WriteRecord[] = [];
   private readonly stores = new Map<string, Map<string, Obj>>();
   private readonly faults: (Fault & { times: number })[] = [];
   private readonly hooks = new Set<(write: WriteRecord) => void>();
@@ -141,6 +143,7 @@ export class FakeApi {
       throw f.error === 404 ? notFound(kind, name) : f.error === 409 ? conflict(kind, name)
         : new FakeApiError(f.error, `injected ${f.error} on ${verb} ${resource(kind)} "${name}"`);
     }
+    this.calls.push({ kind, verb, namespace, name });
     const result = fn();
     if (verb !== "get" && verb !== "list") {
       const write = { kind, verb, namespace, name };
