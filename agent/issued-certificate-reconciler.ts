@@ -93,7 +93,10 @@ export class IssuedCertificateReconciler implements Reconciler {
     // A resync of a FINISHED object whose IssuedCertificate and target have not changed since it was
     // verified: nothing it would read can differ, so no request at all (issue 12: idle requests).
     const quietMs = this.d.cache ? this.quiet.stillQuiet(key, this.d.cache, this.d.clock.now().getTime()) : undefined;
-    if (quietMs !== undefined) return requeueAfter(quietMs);
+    if (quietMs !== undefined) {
+      this.d.log.debug("reconciled", { namespace, name, state: "FINISHED", action: "none", unchanged: true });
+      return requeueAfter(quietMs);
+    }
     this.quiet.forget(key);
     const ic = await this.d.issuedCertificates.get(namespace, name);
     // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
