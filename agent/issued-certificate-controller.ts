@@ -36,6 +36,15 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
     path: c.issuedCertificateWatch.watchPath(ns),
     list: () => c.issuedCertificateWatch.list(ns) as never,
   };
+  const requests: SourceSpec = {
+    name: "certificaterequests",
+    path: c.certificateRequests.watchPath(ns),
+    list: () => c.certificateRequests.list(ns, MANAGED_SELECTOR) as never,
+    labelSelector: MANAGED_SELECTOR,
+    // Mapped through the owner reference only (the reconciler GETs the request): no CSR or
+    // certificate stays in the cache.
+    trim: keepMetadataOnly,
+  };
   const secrets = (config.secretNamespaces ?? [undefined]).map((secretNs) => ({
     namespace: secretNs,
     spec: {
@@ -49,7 +58,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
     } satisfies SourceSpec,
   }));
   // The same informers the controller is woken by (the manager shares one per path and selector).
-  const cache = informerCache({ namespace: ns, source: manager.source(issued) },
+  const cache = informerCache({ namespace: ns, source: manager.source(issued) }, { namespace: ns, source: manager.source(requests) },
     secrets.map((s) => ({ namespace: s.namespace, source: manager.source(s.spec) })));
   manager.addController<IssuedCertificate & KubernetesObject>({
     name: CONTROLLER_NAME,
@@ -73,18 +82,7 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
     backoff: { baseMs: 200, maxMs: 60_000 },
     accept: inScope,
     for: issued,
-    owns: [{
-      ownerKind: ISSUED_CERTIFICATE.kind,
-      source: {
-        name: "certificaterequests",
-        path: c.certificateRequests.watchPath(ns),
-        list: () => c.certificateRequests.list(ns, MANAGED_SELECTOR) as never,
-        labelSelector: MANAGED_SELECTOR,
-        // Mapped through the owner reference only (the reconciler GETs the request): no CSR or
-        // certificate stays in the cache.
-        trim: keepMetadataOnly,
-      },
-    }],
+    owns: [{ ownerKind: ISSUED_CERTIFICATE.kind, source: requests }],
     watches: [...secrets.map(({ spec }) => ({
       source: spec,
       map: (secret: KubernetesObject) => {

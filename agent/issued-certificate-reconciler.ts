@@ -25,7 +25,7 @@ import { RenewBefore, renewalTime } from "./renewal";
 import { adoptedTargetSecret, ownerReference, privateKeyRef, secretData, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
-import { QuietPasses, ReconcilerCache } from "./reconciler-cache";
+import { NOT_CACHED, QUIET_PASS_MAX_MS, QuietPasses, ReadVersions, ReconcilerCache } from "./reconciler-cache";
 import { RootChangePolicy, RootRotation, ROOT_ROTATION_ANNOTATION, rootRotationAnnotation } from "./root-rotation";
 
 export interface ReconcilerOptions {
@@ -90,11 +90,11 @@ export class IssuedCertificateReconciler implements Reconciler {
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
     const [namespace, name] = key.split("/");
-    // A resync of a FINISHED object whose IssuedCertificate and target have not changed since it was
-    // verified: nothing it would read can differ, so no request at all (issue 12: idle requests).
+    // The last pass decided to wait, and the caches show that nothing it read has changed since (a resync
+    // of a FINISHED object, a wake-up by our own write): it would decide the same, so no request at all.
     const quietMs = this.d.cache ? this.quiet.stillQuiet(key, this.d.cache, this.d.clock.now().getTime()) : undefined;
     if (quietMs !== undefined) {
-      this.d.log.debug("reconciled", { namespace, name, state: "FINISHED", action: "none", unchanged: true });
+      this.d.log.debug("reconciled", { namespace, name, action: "none", unchanged: true });
       return requeueAfter(quietMs);
     }
     this.quiet.forget(key);
@@ -144,12 +144,26 @@ export class IssuedCertificateReconciler implements Reconciler {
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
     if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
     const result = await new Act(this.d, observed, recorder, signal).run(decision);
-    const icVersion = ic.metadata.resourceVersion;
-    const targetVersion = observed.raw.target?.metadata.resourceVersion;
-    if (ic.status?.state === "FINISHED" && decision.action === "none" && decision.requeueAfterMs !== undefined && observed.target.state === "valid" && icVersion && targetVersion) {
-      this.quiet.remember(`${namespace}/${name}`, { issuedCertificateVersion: icVersion, targetVersion, untilMs: now.getTime() + decision.requeueAfterMs }, now.getTime());
-    }
+    if (decision.action === "none") this.rememberQuiet(observed, now.getTime() + (decision.requeueAfterMs ?? QUIET_PASS_MAX_MS), now.getTime());
     return result;
+  }
+
+  /** A pass that decided to wait: what it read, so that passes seeing the same in the caches are skipped. */
+  private rememberQuiet(o: Observed, untilMs: number, nowMs: number): void {
+    const { namespace, name, resourceVersion } = o.ic.metadata;
+    if (!this.d.cache || !resourceVersion) return;
+    const versions: ReadVersions = { issuedCertificate: resourceVersion };
+    const version = (obj: { metadata: { resourceVersion?: string } } | undefined) => obj?.metadata.resourceVersion ?? "";
+    if ("target" in o.raw) {
+      versions.target = version(o.raw.target);
+      const target = (o.intent as CertificateIntent).target;
+      const other = this.d.cache.issuedCertificate(target.namespace, target.name);
+      if (other === NOT_CACHED) return; // the collision check asked the API server: a pass must ask again
+      versions.collision = version(other);
+    }
+    if ("staged" in o.raw) versions.staged = version(o.raw.staged);
+    if ("request" in o.raw) versions.request = version(o.raw.request);
+    this.quiet.remember(`${namespace}/${name}`, { versions, untilMs }, nowMs);
   }
 
   /**

@@ -14,8 +14,12 @@ const source = (items: object[], synced = true) => ({ list: () => items, hasSync
 describe("informerCache", () => {
   it("answers from the source that covers the namespace, NOT_CACHED elsewhere or before the first LIST", () => {
     const secret = { metadata: { namespace: "istio-system", name: "cacerts", resourceVersion: "7" } };
-    const cache = informerCache({ namespace: "mesh", source: source([ic("mesh", "a", "1")]) },
+    const request = { metadata: { namespace: "mesh", name: "a", resourceVersion: "9" } };
+    const cache = informerCache({ namespace: "mesh", source: source([ic("mesh", "a", "1")]) }, { namespace: "mesh", source: source([request]) },
       [{ namespace: "istio-system", source: source([secret]) }, { namespace: "mesh", source: source([], false) }]);
+    expect(cache.requestVersion("mesh", "a")).toBe("9");
+    expect(cache.requestVersion("mesh", "b")).toBeUndefined();
+    expect(cache.requestVersion("other", "a")).toBe(NOT_CACHED);
     expect((cache.issuedCertificate("mesh", "a") as IssuedCertificate).metadata.resourceVersion).toBe("1");
     expect(cache.issuedCertificate("mesh", "b")).toBeUndefined();
     expect(cache.issuedCertificate("other", "a")).toBe(NOT_CACHED);
@@ -27,7 +31,7 @@ describe("informerCache", () => {
 
   it("a source over every namespace covers them all; its get() is used when it has one", () => {
     const get = jest.fn(() => ic("any", "x", "3"));
-    const cache = informerCache({ source: { ...(source([]) as object), get } as never }, [{ source: source([]) }]);
+    const cache = informerCache({ source: { ...(source([]) as object), get } as never }, { source: source([]) }, [{ source: source([]) }]);
     expect((cache.issuedCertificate("any", "x") as IssuedCertificate).metadata.resourceVersion).toBe("3");
     expect(get).toHaveBeenCalledWith("any", "x");
     expect(cache.secretVersion("any", "y")).toBeUndefined();
@@ -35,10 +39,13 @@ describe("informerCache", () => {
 });
 
 describe("QuietPasses", () => {
-  const cache = (icRv: string | undefined, targetRv: string | undefined | typeof NOT_CACHED): ReconcilerCache => ({
-    issuedCertificate: (ns, name) => (icRv === undefined ? undefined : ic(ns, name, icRv)),
-    secretVersion: () => targetRv,
+  // mesh/a's target is istio-system/cacerts; nothing is at the target's name (no collision); its staged key is mesh/a.
+  const cache = (icRv: string | undefined, targetRv: string | undefined | typeof NOT_CACHED, requestRv = "5"): ReconcilerCache => ({
+    issuedCertificate: (ns, name) => (ns === "mesh" && name === "a" && icRv !== undefined ? ic(ns, name, icRv) : undefined),
+    secretVersion: (ns) => (ns === "istio-system" ? targetRv : undefined),
+    requestVersion: () => requestRv,
   });
+  const READ = { issuedCertificate: "1", target: "7", collision: "", staged: "", request: "5" };
   it.each<[string, ReconcilerCache, number, number | undefined]>([
     ["nothing changed: quiet until the time remembered", cache("1", "7"), 1_000, 9_000],
     ["the IssuedCertificate changed", cache("2", "7"), 1_000, undefined],
@@ -47,16 +54,29 @@ describe("QuietPasses", () => {
     ["the target is not ours any more (not cached)", cache("1", undefined), 1_000, undefined],
     ["the target's namespace is not cached", cache("1", NOT_CACHED), 1_000, undefined],
     ["the time remembered has come", cache("1", "7"), 10_000, undefined],
+    ["the CertificateRequest changed (the issuer answered)", cache("1", "7", "6"), 1_000, undefined],
   ])("%s", (_name, c, nowMs, expected) => {
     const q = new QuietPasses();
-    q.remember("mesh/a", { issuedCertificateVersion: "1", targetVersion: "7", untilMs: 10_000 }, 0);
+    q.remember("mesh/a", { versions: READ, untilMs: 10_000 }, 0);
     expect(q.stillQuiet("mesh/a", c, nowMs)).toBe(expected);
     expect(q.stillQuiet("mesh/other", c, nowMs)).toBeUndefined();
   });
 
+  it("compares only what the pass read: a FINISHED pass (no request read) ignores the CertificateRequest", () => {
+    const q = new QuietPasses();
+    q.remember("mesh/a", { versions: { issuedCertificate: "1", target: "7", collision: "" }, untilMs: 10_000 }, 0);
+    expect(q.stillQuiet("mesh/a", cache("1", "7", "6"), 1_000)).toBe(9_000);
+  });
+
+  it("a cache that does not cover what the pass read is never quiet", () => {
+    const q = new QuietPasses();
+    q.remember("mesh/a", { versions: READ, untilMs: 10_000 }, 0);
+    expect(q.stillQuiet("mesh/a", { ...cache("1", "7"), requestVersion: () => NOT_CACHED }, 1_000)).toBeUndefined();
+  });
+
   it("is capped at a day, and forgets", () => {
     const q = new QuietPasses();
-    q.remember("mesh/a", { issuedCertificateVersion: "1", targetVersion: "7", untilMs: 400 * 86_400_000 }, 0);
+    q.remember("mesh/a", { versions: READ, untilMs: 400 * 86_400_000 }, 0);
     expect(q.stillQuiet("mesh/a", cache("1", "7"), 0)).toBe(QUIET_PASS_MAX_MS);
     q.forget("mesh/a");
     expect(q.stillQuiet("mesh/a", cache("1", "7"), 0)).toBeUndefined();
@@ -77,6 +97,16 @@ describe("the reconciler with an up-to-date cache", () => {
     // Without the cache, every pass asks.
     const uncached = newEnv();
     expect(await requestsOf(uncached, () => uncached.runUntil("FINISHED"))).toContain(`get IssuedCertificate ${TARGET.namespace}/${TARGET.name}`);
+  });
+
+  it("waiting for the issuer: a wake-up with nothing changed makes no request; the issuer's answer brings a full pass", async () => {
+    const e = newEnv({ cache: true });
+    await e.runUntil("REQUESTED");
+    await e.reconcile(); // waits for the issuer: remembered
+    expect(await requestsOf(e, () => e.reconcile())).toEqual([]);
+    await e.sign();
+    expect(await requestsOf(e, () => e.reconcile())).toContain("create Secret istio-system/cacerts");
+    expect(e.state()).toBe("ISSUED");
   });
 
   it("a resync of a FINISHED object with nothing changed makes no request; any change, or the renewal time, brings a full pass back", async () => {

@@ -94,6 +94,7 @@ export class ReconcilerEnv {
       ...(o.cache ? { cache: {
         issuedCertificate: (ns: string, name: string) => this.api.peek<IssuedCertificate>("IssuedCertificate", ns, name),
         secretVersion: (ns: string, name: string) => this.api.peek<Secret>("Secret", ns, name)?.metadata.resourceVersion,
+        requestVersion: (ns: string, name: string) => this.api.peek<CertificateRequest>("CertificateRequest", ns, name)?.metadata.resourceVersion,
       } } : {}),
       ...o.settings,
     };
