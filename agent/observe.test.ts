@@ -77,7 +77,7 @@ describe("observe: what each state reads", () => {
   });
 
   it.each<[string, IssuedCertificateState | undefined, { staged: boolean; request: boolean; verdict: boolean }]>([
-    ["never reconciled (no status: read as PENDING)", undefined, { staged: true, request: true, verdict: false }],
+    ["never reconciled (no status): the target only (a new issuance begins whatever the rest holds)", undefined, { staged: false, request: false, verdict: false }],
     ["PENDING", "PENDING", { staged: true, request: true, verdict: false }],
     ["REQUESTED", "REQUESTED", { staged: true, request: true, verdict: true }],
     ["FAILED (the staged key only: a Secret in the way may have gone)", "FAILED", { staged: true, request: false, verdict: false }],

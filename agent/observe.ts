@@ -165,6 +165,9 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
   const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent, o) };
+  // A spec change (or a new object) begins a new issuance whatever else is there; decide needs only the
+  // target's revision for it. The next pass reads the rest.
+  if (ic.status?.observedGeneration !== ic.metadata.generation) return observed;
   const collision = await issuedCertificateAt(r, intent.target);
   if (collision) observed.targetCollidesWith = collision;
   const state = ic.status?.state ?? "PENDING";

@@ -92,8 +92,7 @@ tarball=$(cd "$repo" && npm pack --ignore-scripts --silent --pack-destination "$
 tar -xzf "$work/pack/$tarball" -C "$work/pack"
 mkdir -p "$root/app/dist/agent"
 cp "$work/pack/package/package.json" "$work/pack/package/README.md" "$root/app/"
-"$repo/node_modules/.bin/esbuild" "$repo/dist/agent/main.js" --bundle --platform=node --target=node24 --format=cjs --minify \
-  --legal-comments=none --log-level=error --outfile="$root/app/dist/agent/main.js" || fail "esbuild could not bundle dist/agent/main.js"
+bash "$repo/image/bundle.sh" "$root/app/dist/agent/main.js" || fail "esbuild could not bundle dist/agent/main.js"
 # Their licences: every licence and notice file of the production packages (what was bundled, from a
 # production install) in /app/THIRD_PARTY_LICENSES, each distinct text once under the packages it
 # belongs to.

@@ -3,7 +3,7 @@
 // reference issuer in another; and the probes the measurements read (/proc, the agent's endpoints,
 // the audit log, a watch of the IssuedCertificates).
 import { RbacAuthorizationV1Api, Watch } from "@kubernetes/client-node";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,8 +113,19 @@ export interface BenchAgent {
   stop(): Promise<number | null>;
 }
 
+/** The agent as the image ships it (image/bundle.sh: one esbuild bundle), built once per benchmark process. */
+let bundled: string | undefined;
+export function bundledAgent(): string {
+  if (!bundled) {
+    const out = join(mkdtempSync(join(tmpdir(), "cert-agent-bench-bundle-")), "main.js");
+    execFileSync("bash", [join(REPO_ROOT, "image", "bundle.sh"), out], { stdio: ["ignore", "ignore", "inherit"] });
+    bundled = out;
+  }
+  return bundled;
+}
+
 /**
- * The agent as its own process with the chart's arguments (leader election on, one watched namespace,
+ * The agent as its own process, as the image runs it (the esbuild bundle), with the chart's arguments (leader election on, one watched namespace,
  * its Secrets and pods in it) and the chart's NODE_OPTIONS, the probe preloaded.
  */
 export async function spawnBenchAgent(cluster: BenchCluster, o: AgentOptions): Promise<BenchAgent> {
@@ -124,7 +135,7 @@ export async function spawnBenchAgent(cluster: BenchCluster, o: AgentOptions): P
   const args = [
     ...chartNodeOptions(),
     "--require", join(REPO_ROOT, "dist", "e2e", "bench", "agent-probe.js"),
-    join(REPO_ROOT, "dist", "agent", "main.js"),
+    bundledAgent(),
     "--kubeconfig", cluster.agentKubeconfig,
     "--log-level", o.logLevel ?? "info",
     "--concurrency", String(o.concurrency),
