@@ -134,6 +134,7 @@ describeWithControlPlane("cert-agent status (the built executable, on the real A
         renewalTime: renewAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
         renewsInSeconds: expect.any(Number),
       },
+      roots: { count: 1, rotation: "none" },
       problems: [],
     }]);
     expect(Math.abs(doc.items[0].certificate!.renewsInSeconds - (renewAt.getTime() - Date.parse(doc.now)) / 1000)).toBeLessThanOrEqual(2); // "now" is to the second
@@ -154,7 +155,7 @@ describeWithControlPlane("cert-agent status (the built executable, on the real A
     expect(run.code).toBe(1);
     const [, ...rows] = table(run.stdout);
     expect(rows.map((r) => r[1])).toEqual(["blocked", "good"]);
-    expect(rows[0]).toEqual([issuedNs, "blocked", "FAILED", `foreign secret ${issuedNs}/cacerts-blocked`, "-", "-",
+    expect(rows[0]).toEqual([issuedNs, "blocked", "FAILED", `foreign secret ${issuedNs}/cacerts-blocked`, "-", "-", "-",
       expect.stringContaining("is not managed by cert-agent; it was left untouched"), "-"]);
     expect(run.stderr).toBe(`cert-agent status: 1 of 2 need attention: ${issuedNs}/blocked (failed)\n`);
 
@@ -183,7 +184,7 @@ describeWithControlPlane("cert-agent status (the built executable, on the real A
     const run = await status(["--kubeconfig", kubeconfig, "-n", handNs]);
     expect(run.code).toBe(1);
     const expiredAt = (await describeCertificate(bundle.caCert)).notAfter.toISOString().replace(/\.\d{3}Z$/, "Z");
-    expect(table(run.stdout)[1]).toEqual([handNs, "old", "FINISHED", "RSA-2048", expiredAt, expect.stringMatching(/^overdue 1\d\dd$/), "-", "done"]);
+    expect(table(run.stdout)[1]).toEqual([handNs, "old", "FINISHED", "RSA-2048", "1", expiredAt, expect.stringMatching(/^overdue 1\d\dd$/), "-", "done"]);
     expect(run.stderr).toBe(`cert-agent status: 1 of 1 need attention: ${handNs}/old (expired, overdue)\n`);
 
     const json = await status(["--kubeconfig", kubeconfig, "-n", handNs, "-o", "json"]);

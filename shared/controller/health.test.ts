@@ -256,7 +256,9 @@ describe("a ResilientInformer's health (the informer rule's input)", () => {
       list: async () => ({ items: [] }),
       log: quietLog(),
       clock,
-      backoff: { baseMs: 1000, maxMs: 1000 },
+      // Exactly 1 s between restarts: without `random` the equal jitter makes it 0.5-1 s, and a third
+      // restart could fall inside two advances of 1 s (the flake seen in a CI run).
+      backoff: { baseMs: 1000, maxMs: 1000, random: () => 1 },
       makeInformer: ((_kc: KubeConfig, _path: string, list: ListPromise<KubernetesObject>) => {
         scripted = new ScriptedInformer(list);
         scripted.script = script;
