@@ -73,7 +73,7 @@ export class IssuedCertificateReconciler implements Reconciler {
   private readonly d: ReconcilerOptions;
   /** Per key: consecutive passes that ended in a transient API error (api-failures.ts). */
   private readonly transientFailures = new Map<string, number>();
-  /** FINISHED objects that had nothing to do, to skip their resyncs while the cache shows no change. */
+  /** The last pass of each object that decided to wait, to skip wake-ups while the caches show no change (reconciler-cache.ts). */
   private readonly quiet = new QuietPasses();
 
   constructor(options: ReconcilerOptions) {
