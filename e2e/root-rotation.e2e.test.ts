@@ -96,7 +96,6 @@ describeWithControlPlane("root rotation with the real istiod", () => {
   let istiod: Istiod | undefined;
   let issuer: ReferenceIssuer | undefined;
   let agent: AgentProcess | undefined;
-  const agentLogs: string[] = [];
 
   beforeAll(async () => {
     cp = await startControlPlaneWithNodes({ nodes: 1 });
@@ -105,7 +104,6 @@ describeWithControlPlane("root rotation with the real istiod", () => {
     for (const name of [MESH, ISTIO, APPS]) await c.core.createNamespace({ body: { metadata: { name } } });
   });
   afterAll(async () => {
-    if (agent) agentLogs.push(agent.output());
     await agent?.stop();
     await issuer?.stop();
     await istiod?.stop();
@@ -113,7 +111,6 @@ describeWithControlPlane("root rotation with the real istiod", () => {
   });
 
   const startAgent = (extra: string[] = []) => {
-    if (agent) agentLogs.push(agent.output());
     agent = spawnAgent(cp.kubeconfigPath, ["--namespace", MESH, "--resync-period", "5s", "--root-overlap", `${OVERLAP_S}s`, ...extra]);
   };
   const killAgent = async () => {

@@ -12,7 +12,7 @@ export const BIN_DIR_ENV = "CERT_AGENT_CONTROLPLANE_BIN";
 
 /** opts.binDir, else $CERT_AGENT_CONTROLPLANE_BIN, else whatever build.sh prints. */
 export async function resolveBinDir(binDir?: string, needed: readonly BinaryName[] = BINARIES): Promise<string> {
-  const dir = binDir ?? process.env[BIN_DIR_ENV] ?? (await runBuildScript());
+  const dir = binDir ?? process.env[BIN_DIR_ENV] ?? (await runBuildScript(path.join(repoRoot(), "e2e", "controlplane", "build.sh")));
   const missing = needed.filter((b) => !isExecutable(path.join(dir, b)));
   if (missing.length > 0) {
     throw new Error(`control-plane binaries missing in ${dir}: ${missing.join(", ")} (run: bash e2e/controlplane/build.sh)`);
@@ -29,10 +29,10 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function runBuildScript(): Promise<string> {
-  const script = path.join(repoRoot(), "e2e", "controlplane", "build.sh");
+/** Runs one of our build scripts (which build once and cache) and resolves with the directory it prints last. */
+export function runBuildScript(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    // stderr passes through: a cold build takes many minutes and its progress lines say so.
+    // stderr passes through: a cold build takes minutes and its progress lines say so.
     const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));

@@ -20,7 +20,6 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { CoreV1Api, KubeConfig, type V1Secret, Watch } from "@kubernetes/client-node";
-import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -33,6 +32,7 @@ import { runKubectl } from "../controlplane/kubectl";
 import { DATA_DIR_PREFIX, writePidfile } from "../controlplane/pidfile";
 import { freePorts } from "../controlplane/ports";
 import { Component, onAbnormalExit, type ExitInfo } from "../controlplane/proc";
+import { runBuildScript } from "../controlplane/binaries";
 import { repoRoot } from "../controlplane/repo";
 
 export const ISTIOD_BIN_DIR_ENV = "CERT_AGENT_ISTIOD_BIN";
@@ -203,28 +203,13 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
 
 /** opts.binDir, else $CERT_AGENT_ISTIOD_BIN, else what e2e/istiod/build.sh prints (building if needed). */
 export async function resolveIstiodBinDir(binDir?: string): Promise<string> {
-  const dir = binDir ?? process.env[ISTIOD_BIN_DIR_ENV] ?? (await runBuildScript());
+  const dir = binDir ?? process.env[ISTIOD_BIN_DIR_ENV] ?? (await runBuildScript(path.join(repoRoot(), "e2e", "istiod", "build.sh")));
   for (const f of ["pilot-discovery", CRD_FILE]) {
     if (!fs.existsSync(path.join(dir, f))) throw new Error(`${path.join(dir, f)} missing (run: bash e2e/istiod/build.sh)`);
   }
   return dir;
 }
 
-function runBuildScript(): Promise<string> {
-  const script = path.join(repoRoot(), "e2e", "istiod", "build.sh");
-  return new Promise((resolve, reject) => {
-    // stderr passes through: a cold build takes minutes and its progress line says so.
-    const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const last = out.trim().split("\n").pop()?.trim() ?? "";
-      if (code !== 0 || last === "") reject(new Error(`${script} failed (exit ${code}): ${out.trim()}`));
-      else resolve(last);
-    });
-  });
-}
 
 /** The istio.v1.auth.IstioCertificateService of istio.io/api security/v1alpha1, described in protobuf.js's
  * JSON form: the two messages with the fields we use (metadata, field 4, is left out) and the one method. */
