@@ -1,8 +1,10 @@
 // The benchmark's pure parts: statistics, the audit-log reading, the SVG charts and the report.
 import { countByKind, isIdleAllowed, parseAuditLines, parseMicroTime, type ApiRequest } from "./audit";
 import { barChart, escapeXml, lineChart, linearTicks, logTicks, stackedBars, stripChart } from "./charts";
+import { parseOptions, PHASES, USAGE } from "./options";
+import { leastSquares, perMinuteMeans, plateau, plateauWindows } from "./plateau";
 import { charts, renderReport, targets } from "./report";
-import type { BenchResult, EventLoop, LatencyRun, LatencyType, ThroughputResult } from "./result";
+import type { BenchResult, EventLoop, LatencyRun, LatencyType, RssSample, RunConfig, SoakResult, ThroughputResult } from "./result";
 import { coveredLength, median, parseKeySpecName, percentile, ratioText, summarize } from "./stats";
 
 describe("statistics", () => {
@@ -161,7 +163,8 @@ describe("report", () => {
   const result: BenchResult = {
     version: 1, startedAt: "2026-01-01T00:00:00.000Z", durationS: 600,
     machine: { cpuModel: "Test CPU", cores: 8, memoryGiB: 16, node: "v24.0.0", kernel: "6.0", os: "Linux", loadStart: 0.1, loadEnd: 0.2 },
-    config: { mode: "full", concurrency: 4, latencyRuns: 1, p256Count: 1000, rsaCount: 50, idleSeconds: 300, fleetClusters: 3, fleetCertsPerCluster: 100, agentNodeOptions: ["--max-semi-space-size=2"] },
+    config: { mode: "full", concurrency: 4, latencyRuns: 1, p256Count: 1000, rsaCount: 50, idleSeconds: 300, fleetClusters: 3, fleetCertsPerCluster: 100, soakMinutes: 30, soakObjects: 100,
+      agentNodeOptions: ["--max-semi-space-size=2"] },
     latency: { types: [type("ECDSA-P256", 0.02), type("RSA-2048", 0.08)], trace: [{ atMs: 1, durationMs: 2, who: "agent", verb: "get", resource: "issuedcertificates", name: "c", code: 200 }],
       traceLog: [{ atMs: 5, message: "transition", to: "PENDING" }], watchDelivery: s(1), eventLoop: loop },
     throughput: [tp("ECDSA-P256", 1000, 39_000, 31_000, 500), tp("RSA-4096", 50, 70_000, 45_000, 60_000)],
@@ -202,5 +205,130 @@ describe("report", () => {
     expect(files.sort()).toEqual(["latency-split.svg", "latency.svg", "rss.svg", "throughput.svg"]);
     for (const f of files) expect(md).toContain(`(perf/${f})`);
     for (const svg of Object.values(charts(result))) assertWellFormed(svg);
+  });
+
+  const soak = (minutes: number, mibPerMinute: number): SoakResult => {
+    const rss = rssCurve(minutes, mibPerMinute);
+    return {
+      minutes, objects: 100, key: "ECDSA-P256", targetRatePerS: 2, maxInFlight: 4, ttlDays: [365, 364], durationS: minutes * 60,
+      changes: 3601, issuances: 3600, issuancesPerS: 2, latency: summarize([150, 180, 900]), cpuS: 90, cpuPerIssuanceS: 0.025, eventLoop: loop,
+      rss, heap: [{ tS: 0, usedMiB: 21, totalMiB: 30 }, { tS: minutes * 60, usedMiB: 22, totalMiB: 31 }], plateau: plateau(rss, minutes),
+    };
+  };
+
+  it("soak: the plateau target is met below 2 MiB per 10 minutes, missed above, not judged under 30 minutes", () => {
+    const met = (s: SoakResult) => targets({ ...result, soak: s }).find((t) => t.what.startsWith("RSS stops growing"));
+    expect(met(soak(30, 0))).toMatchObject({ met: true, target: "second-half slope < 2 MiB per 10 min" });
+    expect(met(soak(30, 0.5))).toMatchObject({ met: false });
+    expect(met(soak(3, 0))).toMatchObject({ met: undefined });
+    expect(met(soak(3, 0))!.result).toContain("too short to judge");
+    expect(met(soak(30, 0))!.result).toContain("minutes 25-30 minus 10-15");
+    expect(targets(result).some((t) => t.what.startsWith("RSS stops growing"))).toBe(false);
+  });
+
+  it("soak: a section with the workload said plainly, the figures, the criterion and its chart", () => {
+    const r = { ...result, soak: soak(30, 0) };
+    const md = renderReport(r, { command: "c", json: "j" });
+    const section = md.slice(md.indexOf("## Soak"), md.indexOf("## How it is measured"));
+    expect(section).toContain("continuous re-issuance through spec changes");
+    expect(section).toContain("| 30 | 100 | 3600 | 2.00 | 180 | 900 | 90.0 | 0.025 |");
+    expect(section).toMatch(/\| 80\.0 \| 80\.0 \| 8\d\.\d \| 8\d\.\d \| 21\.0 \| 22\.0 \| 31\.0 \| -?0\.\d \| -?0\.\d\d \|/);
+    expect(section).toContain("RSS mean per minute (MiB): ");
+    expect(section).toContain("below 2 MiB per 10 minutes");
+    expect(section).toContain("(perf/soak-rss.svg)");
+    expect(md).toContain("| soak, 100 re-issued for 30 min |");
+    const svg = charts(r)["soak-rss.svg"]!;
+    assertWellFormed(svg);
+    expect(svg.match(/<path class="series"/g)).toHaveLength(3); // RSS, heap used, the fit
+  });
+
+  it("redraws a result from before the soak phase: no soak figures, nothing breaks", () => {
+    const oldConfig: Partial<RunConfig> = { ...result.config };
+    delete oldConfig.soakMinutes;
+    delete oldConfig.soakObjects;
+    const old = { ...result, config: oldConfig as RunConfig };
+    const md = renderReport(old, { command: "c", json: "j" });
+    expect(md).not.toContain("## Soak");
+    expect(md).not.toContain("soak-rss.svg");
+    expect(md).toContain("fleet 3 clusters x 100.\n");
+    expect(Object.keys(charts(old))).not.toContain("soak-rss.svg");
+  });
+});
+
+describe("options", () => {
+  const parse = (...argv: string[]) => {
+    const o = parseOptions(argv, ["--max-semi-space-size=2"]);
+    if (o === "help") throw new Error("help");
+    return o;
+  };
+
+  it("the full run soaks 30 minutes with 100 objects, the quick run half a minute with 5; soak runs last", () => {
+    expect(parse().config).toMatchObject({ mode: "full", soakMinutes: 30, soakObjects: 100, agentNodeOptions: ["--max-semi-space-size=2"] });
+    expect(parse("--quick").config).toMatchObject({ mode: "quick", soakMinutes: 0.5, soakObjects: 5 });
+    expect([...parse().only]).toEqual([...PHASES]);
+    expect(PHASES[PHASES.length - 1]).toBe("soak");
+  });
+
+  it("soak options make a custom run; --only soak runs the soak alone", () => {
+    const o = parse("--only", "soak", "--soak-minutes", "30");
+    expect([...o.only]).toEqual(["soak"]);
+    expect(o.config).toMatchObject({ mode: "custom", soakMinutes: 30, soakObjects: 100 });
+    expect(parse("--quick", "--soak-objects", "7", "--soak-minutes", "1.5").config).toMatchObject({ mode: "custom", soakMinutes: 1.5, soakObjects: 7 });
+  });
+
+  it("refuses a soak of no length, a fractional object count and unknown phases", () => {
+    expect(() => parse("--soak-minutes", "0")).toThrow(/--soak-minutes must be a number of minutes > 0/);
+    expect(() => parse("--soak-minutes", "ten")).toThrow(/--soak-minutes/);
+    expect(() => parse("--soak-minutes", "")).toThrow(/--soak-minutes/);
+    expect(() => parse("--soak-objects", "2.5")).toThrow(/--soak-objects must be an integer >= 1/);
+    expect(() => parse("--only", "soak,nap")).toThrow(/unknown phase "nap"/);
+    expect(parseOptions(["--help"], [])).toBe("help");
+    expect(USAGE).toMatch(/--soak-minutes N/);
+    expect(USAGE).toMatch(/--soak-objects N/);
+  });
+});
+
+/** RSS every second for `minutes`: a base line, a linear trend and a GC-like saw-tooth (37 s period, 3 MiB). */
+function rssCurve(minutes: number, mibPerMinute: number): RssSample[] {
+  return Array.from({ length: minutes * 60 + 1 }, (_, t) => ({ tS: t, rssMiB: 80 + (mibPerMinute * t) / 60 + 3 * ((t % 37) / 37) }));
+}
+
+describe("plateau", () => {
+  it("windows: minutes 10-15 against the last 5 from 20 minutes on, thirds below", () => {
+    expect(plateauWindows(30)).toEqual({ baseline: [10, 15], final: [25, 30] });
+    expect(plateauWindows(60)).toEqual({ baseline: [10, 15], final: [55, 60] });
+    expect(plateauWindows(3)).toEqual({ baseline: [1, 2], final: [2, 3] });
+  });
+
+  it("least squares recovers a line and says so when there is none", () => {
+    const fit = leastSquares([[0, 1], [1, 3], [2, 5], [3, 7]]);
+    expect(fit.slope).toBeCloseTo(2, 12);
+    expect(fit.intercept).toBeCloseTo(1, 12);
+    expect(leastSquares([[1, 1]]).slope).toBeNaN();
+    expect(leastSquares([[1, 1], [1, 2]]).slope).toBeNaN();
+  });
+
+  it("per-minute means, the last minute partial", () => {
+    const samples = Array.from({ length: 151 }, (_, t) => ({ tS: t, rssMiB: t < 60 ? 10 : t < 120 ? 20 : 30 }));
+    expect(perMinuteMeans(samples, 150)).toEqual([10, 20, 30]);
+  });
+
+  it("a flat saw-tooth has no slope; a steady leak shows in both the growth and the slope", () => {
+    const flat = plateau(rssCurve(30, 0), 30);
+    expect(Math.abs(flat.slopeMiBPer10Min)).toBeLessThan(0.1);
+    expect(Math.abs(flat.growthMiB)).toBeLessThan(0.2);
+    expect(flat.perMinuteMiB).toHaveLength(30);
+    expect(flat).toMatchObject({ startMiB: 80, minMiB: 80, baseline: { fromMin: 10, toMin: 15 }, final: { fromMin: 25, toMin: 30 }, fitFromMin: 15 });
+    expect(flat.maxMiB).toBeLessThan(83);
+
+    const leak = plateau(rssCurve(30, 0.5), 30); // 5 MiB per 10 minutes
+    expect(leak.slopeMiBPer10Min).toBeCloseTo(5, 0);
+    expect(leak.growthMiB).toBeCloseTo(0.5 * 15, 0); // window midpoints 27.5 and 12.5 minutes apart by 15
+    expect(leak.endMiB).toBeCloseTo(80 + 15 + 3 * ((1800 % 37) / 37), 6);
+  });
+
+  it("ignores samples after the soak's end", () => {
+    const samples = [...rssCurve(3, 0), { tS: 181.5, rssMiB: 999 }];
+    expect(plateau(samples, 3).maxMiB).toBeLessThan(83);
   });
 });

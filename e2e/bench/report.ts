@@ -1,6 +1,7 @@
 // docs/PERFORMANCE.md and its charts, from a BenchResult alone (pure: the same JSON gives the same text).
 import { barChart, lineChart, stackedBars, stripChart } from "./charts";
-import type { BenchResult, EventLoop, Memory, ThroughputResult } from "./result";
+import { secondHalfFit } from "./plateau";
+import type { BenchResult, EventLoop, Memory, SoakResult, ThroughputResult } from "./result";
 import { ms, ratioText } from "./stats";
 
 export interface Target {
@@ -13,6 +14,7 @@ export interface Target {
 const f1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(1));
 const f0 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(0));
 const range = (v: number[]) => (f0(Math.min(...v)) === f0(Math.max(...v)) ? f0(v[0]) : `${f0(Math.min(...v))}-${f0(Math.max(...v))}`);
+const f2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(2));
 const f3 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
 
 function table(header: string[], rows: (string | number)[][], align?: ("l" | "r")[]): string {
@@ -30,6 +32,7 @@ export function eventLoops(r: BenchResult): { phase: string; e: EventLoop }[] {
   if (r.latency) out.push({ phase: "latency, one at a time (all key types)", e: r.latency.eventLoop });
   for (const t of r.throughput) out.push({ phase: `${t.count} ${t.key} at once`, e: t.agent.eventLoop });
   for (const c of r.fleet?.perCluster ?? []) out.push({ phase: `fleet, ${c.name}`, e: c.eventLoop });
+  if (r.soak) out.push({ phase: `soak, ${r.soak.objects} re-issued for ${r.soak.minutes} min`, e: r.soak.eventLoop });
   return out;
 }
 
@@ -65,14 +68,40 @@ export function targets(r: BenchResult): Target[] {
     out.push({ what: "agent API requests per certificate (happy path)", target: "<= 8",
       result: [`${f0(p256.requests.median)} one at a time (P-256 median)`, ...r.throughput.map((t) => `${f1(t.agent.requestsPerCert)} in ${t.count} ${t.key}`)].join("; "), met: worst <= 8 });
   }
+  if (r.soak) out.push(plateauTarget(r.soak));
   if (r.idle) out.push({ what: `agent requests while idle ${r.idle.seconds} s beyond watches and Lease renewals`, target: "0", result: String(r.idle.beyond), met: r.idle.beyond === 0 });
   return out;
 }
 
+/** The soak length the plateau target asks for, and the slope under which RSS counts as no longer growing. */
+export const PLATEAU_MINUTES = 30;
+export const PLATEAU_MAX_SLOPE_MIB_PER_10MIN = 2;
+
+/**
+ * Met when the least-squares slope of RSS over the soak's second half is below 2 MiB per 10 minutes. A
+ * soak shorter than 30 minutes is reported but not judged: its second half is mostly warm-up.
+ */
+function plateauTarget(s: SoakResult): Target {
+  const p = s.plateau;
+  const figures = `slope ${f1(p.slopeMiBPer10Min)} MiB per 10 min over the second half; growth ${f1(p.growthMiB)} MiB ` +
+    `(mean of minutes ${win(p.final)} minus ${win(p.baseline)})`;
+  const long = s.minutes >= PLATEAU_MINUTES;
+  return {
+    what: `RSS stops growing over a ${PLATEAU_MINUTES}-minute soak (continuous re-issuance)`,
+    target: `second-half slope < ${PLATEAU_MAX_SLOPE_MIB_PER_10MIN} MiB per 10 min`,
+    result: long ? figures : `${figures}; a ${s.minutes}-minute soak: too short to judge`,
+    met: long && Number.isFinite(p.slopeMiBPer10Min) ? p.slopeMiBPer10Min < PLATEAU_MAX_SLOPE_MIB_PER_10MIN : undefined,
+  };
+}
+
+/** A window of minutes as "10-15" (or "0.17-0.33" for a short soak). */
+const win = (w: { fromMin: number; toMin: number }) => `${tickMinutes(w.fromMin)}-${tickMinutes(w.toMin)}`;
+const tickMinutes = (v: number) => String(Number(v.toFixed(2)));
+
 /** A duration for a chart label: "1.2 s", or "45 ms" below 1 s. */
 const seconds = (msValue: number) => (msValue < 1000 ? `${ms(msValue)} ms` : `${(msValue / 1000).toFixed(1)} s`);
 
-export const CHART_FILES = { latency: "latency.svg", split: "latency-split.svg", throughput: "throughput.svg", rss: "rss.svg" } as const;
+export const CHART_FILES = { latency: "latency.svg", split: "latency-split.svg", throughput: "throughput.svg", rss: "rss.svg", soak: "soak-rss.svg" } as const;
 
 export function charts(r: BenchResult): Record<string, string> {
   const out: Record<string, string> = {};
@@ -98,7 +127,26 @@ export function charts(r: BenchResult): Record<string, string> {
         markers: [{ x: big.finishedAtS, label: "all FINISHED" }],
         levels: [{ y: 70, label: "target idle: 70 MiB" }, { y: 120, label: "target with 1000 objects: 120 MiB" }] });
   }
+  if (r.soak) out[CHART_FILES.soak] = soakChart(r.soak);
   return out;
+}
+
+/** RSS and V8 heap used over the soak (minutes), with the second half's least-squares line. */
+function soakChart(s: SoakResult): string {
+  const fit = secondHalfFit(s.rss, s.minutes);
+  const line = (tS: number) => fit.intercept + fit.slope * tS;
+  const series = [
+    { name: "agent RSS", points: s.rss.map((x) => [x.tS / 60, x.rssMiB] as [number, number]) },
+    { name: "V8 heap used", points: s.heap.map((x) => [x.tS / 60, x.usedMiB] as [number, number]) },
+  ];
+  if (Number.isFinite(fit.slope)) {
+    series.push({ name: `RSS fit: ${f1(fit.slope * 600)} MiB/10 min`, points: [[fit.fromS / 60, line(fit.fromS)], [fit.toS / 60, line(fit.toS)]] });
+  }
+  return lineChart(series, {
+    title: `Agent memory over a ${s.minutes}-minute soak, ${s.objects} P-256 re-issued in turn (${f0(s.issuances)} issuances)`,
+    xLabel: "minutes since the soak started", yLabel: "MiB",
+    markers: [{ x: fit.fromS / 60, label: "second half (fit)" }],
+  });
 }
 
 function throughputRows(t: ThroughputResult): (string | number)[] {
@@ -276,6 +324,8 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
     L.push("");
   }
 
+  if (r.soak) L.push(...soakSection(r.soak));
+
   L.push("## How it is measured");
   L.push("");
   L.push(...METHOD);
@@ -288,9 +338,39 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
     L.push("");
   }
   L.push(`Counts of this run: ${r.config.latencyRuns} latency runs per key type, ${r.config.p256Count} P-256 and ${r.config.rsaCount} RSA-4096 at once, idle ${r.config.idleSeconds} s, ` +
-    `fleet ${r.config.fleetClusters} clusters x ${r.config.fleetCertsPerCluster}.`);
+    `fleet ${r.config.fleetClusters} clusters x ${r.config.fleetCertsPerCluster}${r.soak ? `, soak ${r.soak.minutes} min with ${r.soak.objects} objects` : ""}.`);
   L.push("");
   return L.join("\n");
+}
+
+function soakSection(s: SoakResult): string[] {
+  const p = s.plateau;
+  const heapStart = s.heap[0];
+  const heapEnd = s.heap[s.heap.length - 1];
+  return [
+    "## Soak",
+    "",
+    `${s.objects} ${s.key} IssuedCertificates, FINISHED, then re-issued in turn for ${s.minutes} minutes: one at a time is changed ` +
+      `(spec.certOptions.ttlDays toggled between ${s.ttlDays[0]} and ${s.ttlDays[1]}), at most ${s.targetRatePerS} changes a second and at most ${s.maxInFlight} waiting ` +
+      "for their new generation, an object changed again only once its previous change is FINISHED. **The workload is continuous re-issuance through spec changes, " +
+      "not renewals**: a renewal cannot be made due every few seconds (the 1-day minimum ttl, the agent's renewal jitter), and a new generation runs the same issuance " +
+      "path as a renewal (a new key, a new CertificateRequest, the issuer's answer, the target Secret written).",
+    "",
+    table(["minutes", "objects", "issuances", "issuances/s", "change -> FINISHED median ms", "p99 ms", "agent CPU s", "CPU s/issuance"],
+      [[tickMinutes(s.minutes), s.objects, s.issuances, f2(s.issuancesPerS), ms(s.latency.median), ms(s.latency.p99), f1(s.cpuS), f3(s.cpuPerIssuanceS)]]),
+    "",
+    table(["RSS start MiB", "min", "max", "end", "heap used start MiB", "end", "heap total end MiB", `growth MiB (minutes ${win(p.final)} vs ${win(p.baseline)})`, "slope MiB/10 min (2nd half)"],
+      [[f1(p.startMiB), f1(p.minMiB), f1(p.maxMiB), f1(p.endMiB), f1(heapStart?.usedMiB), f1(heapEnd?.usedMiB), f1(heapEnd?.totalMiB), f1(p.growthMiB), f2(p.slopeMiBPer10Min)]], Array.from({ length: 9 }, () => "r")),
+    "",
+    `RSS mean per minute (MiB): ${p.perMinuteMiB.map(f1).join(", ")}.`,
+    "",
+    `Criterion: RSS has stopped growing when the least-squares slope of the per-second RSS over the second half of the soak (minutes ${tickMinutes(p.fitFromMin)}-${tickMinutes(s.minutes)}) ` +
+      `is below ${PLATEAU_MAX_SLOPE_MIB_PER_10MIN} MiB per 10 minutes; judged on a soak of at least ${PLATEAU_MINUTES} minutes. ` +
+      `The growth (mean RSS of minutes ${win(p.final)} minus that of minutes ${win(p.baseline)}, past the warm-up) is the same question asked without a fit.`,
+    "",
+    `![RSS over the soak](perf/${CHART_FILES.soak})`,
+    "",
+  ];
 }
 
 const METHOD = [
@@ -319,4 +399,7 @@ const METHOD = [
   "- **Idle**: after the restart with the objects present and reconciled, every request of the agent for the idle period; watches (each counted once, when established) and " +
     "Lease get/update are allowed, anything else is listed as a defect.",
   "- **Fleet**: K control planes, K agents, one issuer process for all; the issuer's RSS with 1 cluster is measured by a first issuer process that is stopped before the run.",
+  "- **Soak**: its own control plane and agent; N P-256 created and FINISHED, then re-issued in turn by merge-patching spec.certOptions.ttlDays " +
+    "(a new generation: the agent issues it as it issues a renewal). The benchmark watches the IssuedCertificates for FINISHED of each new generation. " +
+    "RSS from /proc every second, the V8 heap from /metrics every 30 s, CPU from /proc, the event loop from the probe, all over the soak window.",
 ];

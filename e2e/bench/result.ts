@@ -25,6 +25,10 @@ export interface RunConfig {
   idleSeconds: number;
   fleetClusters: number;
   fleetCertsPerCluster: number;
+  /** The soak's length and objects. Results written before the soak phase existed lack both: the
+   * report reads the soak's own copy (SoakResult) instead. */
+  soakMinutes: number;
+  soakObjects: number;
   /** The agent's node flags (the chart's nodeOptions). */
   agentNodeOptions: string[];
 }
@@ -170,6 +174,62 @@ export interface FleetResult {
   };
 }
 
+export interface HeapSample {
+  tS: number;
+  usedMiB: number;
+  totalMiB: number;
+}
+
+/** RSS over the soak reduced to whether it stops growing (plateau.ts computes it from the samples). */
+export interface Plateau {
+  startMiB: number;
+  minMiB: number;
+  maxMiB: number;
+  endMiB: number;
+  /** Mean RSS of each minute of the soak (index 0 = the first minute; the last may be partial). */
+  perMinuteMiB: number[];
+  /** The windows compared (minutes since the soak started) and their mean RSS. */
+  baseline: { fromMin: number; toMin: number; meanMiB: number };
+  final: { fromMin: number; toMin: number; meanMiB: number };
+  /** final.meanMiB - baseline.meanMiB. */
+  growthMiB: number;
+  /** Least-squares slope of RSS over the second half of the soak, MiB per 10 minutes. */
+  slopeMiBPer10Min: number;
+  fitFromMin: number;
+}
+
+/**
+ * The soak: N objects re-issued in turn for a fixed time by changing their spec (a new generation is a
+ * new issuance: new key, CertificateRequest, target write, as a renewal), the agent's memory sampled.
+ */
+export interface SoakResult {
+  minutes: number;
+  objects: number;
+  key: string;
+  /** The pace the benchmark aimed for, and the most issuances it let be in flight at once. */
+  targetRatePerS: number;
+  maxInFlight: number;
+  /** The spec change: certOptions.ttlDays toggled between these two values. */
+  ttlDays: [number, number];
+  /** Measured window (the soak's length as it ran), s. */
+  durationS: number;
+  /** Spec changes made in the window, and issuances FINISHED in it. */
+  changes: number;
+  issuances: number;
+  issuancesPerS: number;
+  /** Spec change answered -> FINISHED for the new generation seen on a watch, ms. */
+  latency: Summary;
+  /** The agent's CPU over the window (/proc utime + stime), s. */
+  cpuS: number;
+  cpuPerIssuanceS: number;
+  eventLoop: EventLoop;
+  /** Agent RSS every second of the window (tS 0 = the soak's start). */
+  rss: RssSample[];
+  /** Agent V8 heap from its /metrics every ~30 s, first at the start and last at the end. */
+  heap: HeapSample[];
+  plateau: Plateau;
+}
+
 export interface BenchResult {
   version: number;
   startedAt: string;
@@ -182,6 +242,8 @@ export interface BenchResult {
   startup: Startup[];
   idle?: IdleResult;
   fleet?: FleetResult;
+  /** Absent in results written before the soak phase existed, and when it did not run. */
+  soak?: SoakResult;
   /** Agent warnings and errors logged during the run (a healthy run has none). */
   agentWarnings: string[];
   /** Phases that failed ("phase: message"); the others' figures are still there. */

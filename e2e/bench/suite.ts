@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench -- [--quick] [--write-docs] [...]`: issue 12's benchmark suite. Runs every measurement
-// (latency.ts, throughput.ts, fleet.ts) against local control planes, writes the JSON result and the
+// (latency.ts, throughput.ts, fleet.ts, soak.ts) against local control planes, writes the JSON result and the
 // report with its charts (report.ts, charts.ts). Figures, not a test: nothing here asserts a timing.
 //
 // Output: always bench-results/<timestamp>-<mode>/ (gitignored): result.json, PERFORMANCE.md, perf/*.svg.
@@ -9,77 +9,16 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { join, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../harness";
 import { type BenchAgent, chartNodeOptions, type Log, spawnBenchAgent, spawnIssuers, startBenchCluster, type BenchCluster } from "./cluster";
 import { fleetPhase } from "./fleet";
 import { latencyPhase } from "./latency";
 import { memory, warnings } from "./measure";
+import { type Options, parseOptions, USAGE } from "./options";
 import { charts, renderReport, targets } from "./report";
-import { type BenchResult, type Machine, RESULT_VERSION, type RunConfig } from "./result";
+import { type BenchResult, type Machine, RESULT_VERSION } from "./result";
+import { soakPhase } from "./soak";
 import { restartPhase, throughputRun } from "./throughput";
-
-const PHASES = ["latency", "throughput", "rsa", "fleet"] as const;
-type Phase = (typeof PHASES)[number];
-
-const USAGE = `usage: npm run bench -- [--quick] [--write-docs] [options]
-
-  --quick               a small run (CI smoke, a minute or two): 2 runs per key type, 20 P-256, 3 RSA-4096,
-                        idle 10 s, fleet 2 x 5; never writes docs/
-  --write-docs          also write docs/PERFORMANCE.md, docs/perf/*.svg, docs/perf/last-run.json (the full run)
-  --from FILE           only redraw the report and charts from a result JSON (with --write-docs: into docs/)
-  --only LIST           comma-separated phases: ${PHASES.join(",")} (default all)
-  --concurrency N       the agent's --concurrency, and the floor client's (default 4, the chart's)
-  --latency-runs N      runs per key type (full 30)
-  --p256 N              P-256 created at once (full 1000)
-  --rsa N               RSA-4096 created at once (full 50)
-  --idle-seconds N      idle period after the restart (full 300)
-  --fleet-clusters N    managed clusters in the fleet view (full 3)
-  --fleet-certs N       P-256 per fleet cluster (full 100)
-  -h, --help`;
-
-interface Options {
-  config: RunConfig;
-  only: Set<Phase>;
-  writeDocs: boolean;
-  from?: string;
-}
-
-function parseOptions(argv: string[]): Options | "help" {
-  const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: {
-    quick: { type: "boolean" }, "write-docs": { type: "boolean" }, from: { type: "string" }, only: { type: "string" }, concurrency: { type: "string" },
-    "latency-runs": { type: "string" }, p256: { type: "string" }, rsa: { type: "string" }, "idle-seconds": { type: "string" },
-    "fleet-clusters": { type: "string" }, "fleet-certs": { type: "string" }, help: { type: "boolean", short: "h" },
-  } });
-  if (values.help) return "help";
-  const quick = values.quick === true;
-  if (quick && values["write-docs"]) throw new Error("--quick never writes docs/ (the committed report is the full run's)");
-  const int = (name: keyof typeof values, full: number, small: number, min = 1): number => {
-    const raw = values[name];
-    if (raw === undefined) return quick ? small : full;
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-    return v;
-  };
-  const only = new Set<Phase>();
-  for (const p of (values.only ?? PHASES.join(",")).split(",").map((s) => s.trim()).filter(Boolean)) {
-    if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase ${JSON.stringify(p)} (${PHASES.join(", ")})`);
-    only.add(p as Phase);
-  }
-  const custom = ["latency-runs", "p256", "rsa", "idle-seconds", "fleet-clusters", "fleet-certs", "only"].some((k) => values[k as keyof typeof values] !== undefined);
-  const config: RunConfig = {
-    mode: custom ? "custom" : quick ? "quick" : "full",
-    concurrency: int("concurrency", 4, 4),
-    latencyRuns: int("latency-runs", 30, 2),
-    p256Count: int("p256", 1000, 20),
-    rsaCount: int("rsa", 50, 3),
-    idleSeconds: int("idle-seconds", 300, 10),
-    fleetClusters: int("fleet-clusters", 3, 2),
-    fleetCertsPerCluster: int("fleet-certs", 100, 5),
-    agentNodeOptions: chartNodeOptions(),
-  };
-  return { config, only, writeDocs: values["write-docs"] === true, from: values.from };
-}
 
 function machine(loadStart: number): Machine {
   const cpu = cpus();
@@ -192,6 +131,19 @@ async function run(o: Options, log: Log): Promise<BenchResult> {
       r.fleet = await fleetPhase({ clusters: c.fleetClusters, certsPerCluster: c.fleetCertsPerCluster, concurrency: c.concurrency, settleMs, log, onWarnings: collect });
     });
   }
+  // Last: the longest phase, and a failure in it leaves every other figure already measured.
+  if (o.only.has("soak")) {
+    await withCluster("soak", async (cl) => {
+      const agent = await spawnBenchAgent(cl, { concurrency: c.concurrency });
+      try {
+        await agent.ready;
+        r.soak = await soakPhase(cl, agent, { minutes: c.soakMinutes, objects: c.soakObjects, log });
+      } finally {
+        collect(agent);
+        await agent.stop();
+      }
+    });
+  }
   r.durationS = (Date.now() - started) / 1000;
   r.machine.loadEnd = loadavg()[0]!;
   return r;
@@ -200,7 +152,7 @@ async function run(o: Options, log: Log): Promise<BenchResult> {
 async function main(): Promise<number> {
   let o: Options | "help";
   try {
-    o = parseOptions(process.argv.slice(2));
+    o = parseOptions(process.argv.slice(2), chartNodeOptions());
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message.split("\n")[0]}\n${USAGE}\n`);
     return 2;
