@@ -10,7 +10,7 @@ import { KubernetesObject } from "@kubernetes/client-node";
 import { CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, PodBounceDirective } from "../shared/api/types";
 import { Manager, SourceSpec } from "../shared/controller/manager";
 import { CustomResourceClient } from "../shared/kube/custom-objects";
-import { keepMetadataOnly } from "../shared/kube/generic";
+import { dropManagedFields, keepMetadataOnly } from "../shared/kube/generic";
 import { dropSecretData, SecretClient } from "../shared/kube/secrets";
 import { Config } from "./config";
 import { MANAGED_SELECTOR, OWNER_ANNOTATION } from "./constants";
@@ -35,6 +35,8 @@ export function registerIssuedCertificateController(manager: Manager, config: Co
     name: "issuedcertificates",
     path: c.issuedCertificateWatch.watchPath(ns),
     list: () => c.issuedCertificateWatch.list(ns) as never,
+    // Held whole: passes read their IssuedCertificate from this cache (reconciler-cache.ts).
+    trim: dropManagedFields,
   };
   const requests: SourceSpec = {
     name: "certificaterequests",

@@ -25,7 +25,7 @@ import { RenewBefore, renewalTime } from "./renewal";
 import { adoptedTargetSecret, ownerReference, privateKeyRef, secretData, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
 import type { ConfigMap } from "./bouncer/pod-bouncer-reconciler";
-import { NOT_CACHED, QUIET_PASS_MAX_MS, QuietPasses, ReadVersions, ReconcilerCache } from "./reconciler-cache";
+import { CachedClients, cachedClients, NOT_CACHED, QUIET_PASS_MAX_MS, QuietPasses, ReadVersions, ReconcilerCache } from "./reconciler-cache";
 import { RootChangePolicy, RootRotation, ROOT_ROTATION_ANNOTATION, rootRotationAnnotation } from "./root-rotation";
 
 export interface ReconcilerOptions {
@@ -75,17 +75,37 @@ export class IssuedCertificateReconciler implements Reconciler {
   private readonly transientFailures = new Map<string, number>();
   /** The last pass of each object that decided to wait, to skip wake-ups while the caches show no change (reconciler-cache.ts). */
   private readonly quiet = new QuietPasses();
+  /** With a cache: the clients that read through it, and hold what this reconciler last read or wrote. */
+  private readonly cached?: CachedClients<IssuedCertificate, CertificateRequest, Secret>;
 
   constructor(options: ReconcilerOptions) {
     // Every failed request says which it was, so that a FAILED caused by the API server can name it.
-    this.d = {
-      ...options,
+    const named = {
       issuedCertificates: namingRequests(options.issuedCertificates, ISSUED_CERTIFICATE.kind),
       certificateRequests: namingRequests(options.certificateRequests, CERTIFICATE_REQUEST.kind),
       secrets: namingRequests(options.secrets, "Secret"),
+    };
+    this.cached = options.cache ? cachedClients(options.cache, options.clock, named) : undefined;
+    this.d = {
+      ...options,
+      ...(this.cached ?? named),
       ...(options.directives ? { directives: namingRequests(options.directives, POD_BOUNCE_DIRECTIVE.kind) } : {}),
       ...(options.configMaps ? { configMaps: namingRequests(options.configMaps, "ConfigMap") } : {}),
     };
+  }
+
+  /**
+   * Drops what the cached clients hold for one IssuedCertificate and its Secrets and request: once it
+   * is settled (FINISHED, FAILED: nothing in flight, and no key material kept in memory), when it is
+   * deleted, and after a conflict (what they hold may be what someone else just replaced).
+   */
+  private forgetHeld(namespace: string, name: string): void {
+    if (!this.cached) return;
+    const target = this.cached.issuedCertificates.held(namespace, name)?.spec?.issuedCertificateSecret;
+    if (target?.namespace && target.name) this.cached.secrets.forget(target.namespace, target.name);
+    this.cached.secrets.forget(namespace, name);
+    this.cached.certificateRequests.forget(namespace, name);
+    this.cached.issuedCertificates.forget(namespace, name);
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result | void> {
@@ -102,6 +122,7 @@ export class IssuedCertificateReconciler implements Reconciler {
     // Deleted: the staged key and the CertificateRequest carry ownerReferences, so the garbage
     // collector removes them; the target secret stays because Istio is still using it.
     if (!ic || ic.metadata.deletionTimestamp) {
+      this.forgetHeld(namespace, name);
       for (const gauge of [this.d.metrics.expiration, this.d.metrics.renewal, this.d.metrics.ready, this.d.metrics.rootRotationPhase]) gauge.remove({ namespace, name });
       this.transientFailures.delete(key);
       return;
@@ -144,7 +165,11 @@ export class IssuedCertificateReconciler implements Reconciler {
       ...(decision.action === "none" && decision.wait ? { reason: decision.wait.reason } : {}) });
     if (decision.action === "none" && decision.wait) this.d.log.info("waiting", { namespace, name, reason: decision.wait.reason, detail: decision.wait.message });
     const result = await new Act(this.d, observed, recorder, signal).run(decision);
-    if (decision.action === "none") this.rememberQuiet(observed, now.getTime() + (decision.requeueAfterMs ?? QUIET_PASS_MAX_MS), now.getTime());
+    if (decision.action === "none") {
+      this.rememberQuiet(observed, now.getTime() + (decision.requeueAfterMs ?? QUIET_PASS_MAX_MS), now.getTime());
+      const state = ic.status?.state;
+      if (state === "FINISHED" || state === "FAILED") this.forgetHeld(namespace!, name!);
+    }
     return result;
   }
 
@@ -179,6 +204,7 @@ export class IssuedCertificateReconciler implements Reconciler {
     }
     this.transientFailures.delete(key);
     if (failure.kind === "conflict") {
+      this.forgetHeld(recorder.ic.metadata.namespace!, recorder.ic.metadata.name!);
       this.d.log.debug("write conflict, requeueing", { namespace: recorder.ic.metadata.namespace, name: recorder.ic.metadata.name, error: err.message });
       return requeueAfter(CONFLICT_REQUEUE_MS);
     }

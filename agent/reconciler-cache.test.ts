@@ -3,7 +3,9 @@
 import type { IssuedCertificate } from "../shared/api/types";
 import type { Secret } from "../shared/kube/secrets";
 import { CA_CERT, KEY_ALGORITHM_ANNOTATION } from "./constants";
-import { informerCache, NOT_CACHED, QUIET_PASS_MAX_MS, QuietPasses, type ReconcilerCache } from "./reconciler-cache";
+import { FakeClock } from "../shared/controller/clock";
+import { FakeApi } from "../shared/kube/fake";
+import { CACHE_LAG_MAX_MS, informerCache, NOT_CACHED, QUIET_PASS_MAX_MS, QuietPasses, readThrough, type ReconcilerCache } from "./reconciler-cache";
 import { KEY, newEnv, ReconcilerEnv, TARGET } from "./testing/reconciler-env";
 
 const ic = (namespace: string, name: string, rv: string): IssuedCertificate =>
@@ -90,6 +92,20 @@ describe("the reconciler with an up-to-date cache", () => {
     return e.api.calls.slice(before).map((c) => `${c.verb} ${c.kind} ${c.namespace}/${c.name}`);
   };
 
+  it("a whole issuance GETs each name once (its 404 is held) and the issuer's answer; what it wrote itself is never read back", async () => {
+    const e = newEnv({ cache: true });
+    const requests = await requestsOf(e, () => e.runUntil("FINISHED"));
+    // The target, the staged key and the request are looked up once (someone else's object could sit at
+    // those names, which our informers do not watch); the request again for the issuer's answer (its
+    // cache keeps metadata only).
+    expect(requests.filter((r) => r.startsWith("get "))).toEqual([`get Secret ${TARGET.namespace}/${TARGET.name}`, `get Secret ${KEY}`,
+      `get CertificateRequest ${KEY}`, `get CertificateRequest ${KEY}`]);
+    await e.reconcile(); // FINISHED: verifies the target, then drops what it held (no key material kept)
+    expect(await requestsOf(e, () => e.reconcile())).toEqual([]); // quiet
+    const uncached = newEnv();
+    expect((await requestsOf(uncached, () => uncached.runUntil("FINISHED"))).filter((r) => r.startsWith("get ")).length).toBeGreaterThan(8);
+  });
+
   it("never GETs an IssuedCertificate at the target's name (the collision check reads the cache)", async () => {
     const e = newEnv({ cache: true });
     const requests = await requestsOf(e, () => e.runUntil("FINISHED"));
@@ -119,9 +135,10 @@ describe("the reconciler with an up-to-date cache", () => {
     expect(result.requeueAfterMs).toBeGreaterThan(0);
     expect(result.requeueAfterMs).toBeLessThanOrEqual(QUIET_PASS_MAX_MS);
 
-    // The IssuedCertificate changed (an annotation): a full pass, which notices the new key type.
+    // The IssuedCertificate changed (an annotation): a full pass (the IssuedCertificate from the cache, the
+    // target it no longer holds from the API server), which notices the new key type.
     await e.issuedCertificates.patchAnnotations("mesh", "ic", { [KEY_ALGORITHM_ANNOTATION]: "ECDSA-P384" });
-    expect(await requestsOf(e, () => e.reconcile())).toContain(`get IssuedCertificate ${KEY}`);
+    expect(await requestsOf(e, () => e.reconcile())).toContain(`get Secret ${TARGET.namespace}/${TARGET.name}`);
     expect(e.state()).toBe("PENDING");
     await e.runUntil("FINISHED");
     await e.reconcile();
@@ -140,5 +157,148 @@ describe("the reconciler with an up-to-date cache", () => {
     e.clock.advance(wait.requeueAfterMs);
     const due = await requestsOf(e, () => e.reconcile());
     expect(due.length).toBeGreaterThan(0);
+  });
+});
+
+describe("readThrough: what it reads from the API server, given what the cache shows and what it holds", () => {
+  type Obj = { metadata: { namespace: string; name: string; resourceVersion?: string }; data?: Record<string, string> };
+  // A cache the test moves by hand (an informer whose events arrive when the test says).
+  const setup = (opts: { wholeObjects?: boolean; covered?: boolean } = {}) => {
+    const clock = new FakeClock();
+    const api = new FakeApi({ clock });
+    const client = api.client<Obj>("Secret");
+    const cache = new Map<string, Obj>();
+    const through = readThrough<Obj>(client, clock,
+      (ns, name) => (opts.covered === false ? NOT_CACHED : cache.get(`${ns}/${name}`)?.metadata.resourceVersion),
+      opts.wholeObjects ? (ns, name) => cache.get(`${ns}/${name}`) : undefined);
+    /** The informer delivers the object as stored now (or its deletion). */
+    const deliver = (name: string) => {
+      const o = api.peek<Obj>("Secret", "ns", name);
+      if (o) cache.set(`ns/${name}`, o);
+      else cache.delete(`ns/${name}`);
+      if (o) through.delivered(o);
+    };
+    const gets = () => api.calls.filter((c) => c.verb === "get").length;
+    const body = (name: string, v = "1"): Obj => ({ metadata: { namespace: "ns", name }, data: { v } });
+    return { clock, api, client, cache, through, deliver, gets, body };
+  };
+
+  it("a name missing from the cache is a GET (the informers watch only our objects); its 404 is held, until forgotten", async () => {
+    const t = setup();
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    expect(t.gets()).toBe(1);
+    t.through.forget("ns", "a");
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    expect(t.gets()).toBe(2);
+  });
+
+  it("someone else's object the informer never delivers (not labelled ours) is found by the first GET", async () => {
+    const t = setup();
+    await t.client.create("ns", t.body("foreign", "theirs"));
+    expect((await t.through.get("ns", "foreign"))?.data).toEqual({ v: "theirs" });
+    expect((await t.through.get("ns", "foreign"))?.data).toEqual({ v: "theirs" }); // held: the cache never vouches for it...
+    t.clock.advance(CACHE_LAG_MAX_MS);
+    expect((await t.through.get("ns", "foreign"))?.data).toEqual({ v: "theirs" }); // ...so it is read again once the lag allowance is over
+    expect(t.gets()).toBe(2);
+  });
+
+  it("a 404 held, then our object appears in the cache: read", async () => {
+    const t = setup();
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    await t.client.create("ns", t.body("a"));
+    t.deliver("a");
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect(t.gets()).toBe(2);
+  });
+
+  it("a name the cache does not cover is always a GET", async () => {
+    const t = setup({ covered: false });
+    await t.through.create("ns", t.body("a"));
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect(t.gets()).toBe(1);
+  });
+
+  it("its own write is read back without a request, before and after the cache has caught up", async () => {
+    const t = setup();
+    const written = await t.through.create("ns", t.body("a"));
+    expect(await t.through.get("ns", "a")).toBe(written); // the watch event is on its way
+    t.deliver("a");
+    expect(await t.through.get("ns", "a")).toBe(written);
+    expect(t.gets()).toBe(0);
+  });
+
+  it("someone else's write after ours: once the cache shows it, a GET returns theirs", async () => {
+    const t = setup();
+    const ours = await t.through.create("ns", t.body("a"));
+    t.deliver("a");
+    await t.client.replace({ ...ours, data: { v: "theirs" } });
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "1" }); // the cache has not seen theirs yet: ours is the newest known
+    t.deliver("a");
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "theirs" });
+    expect(t.gets()).toBe(1);
+  });
+
+  it("our write's event never delivered (a re-LIST skipped it): trusted for CACHE_LAG_MAX_MS, then a GET", async () => {
+    const t = setup();
+    const ours = await t.through.create("ns", t.body("a"));
+    await t.client.replace({ ...ours, data: { v: "theirs" } });
+    t.cache.set("ns/a", t.api.peek<Obj>("Secret", "ns", "a")!); // the cache jumps to theirs without delivering ours
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    t.clock.advance(CACHE_LAG_MAX_MS);
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "theirs" });
+    expect(t.gets()).toBe(1);
+  });
+
+  it("held and delivered, then gone from the cache (deleted by someone): a GET confirms it", async () => {
+    const t = setup();
+    await t.through.create("ns", t.body("a"));
+    t.deliver("a");
+    await t.client.delete("ns", "a");
+    t.deliver("a");
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    expect(t.gets()).toBe(1);
+    expect(await t.through.get("ns", "a")).toBeUndefined(); // the 404 is held: absent without asking
+    expect(t.gets()).toBe(1);
+  });
+
+  it("its own delete: absent without a request, also while the cache still shows the deleted version; a newer version there is read", async () => {
+    const t = setup();
+    await t.through.create("ns", t.body("a"));
+    t.deliver("a");
+    await t.through.delete("ns", "a");
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    t.deliver("a");
+    expect(await t.through.get("ns", "a")).toBeUndefined();
+    expect(t.gets()).toBe(0);
+    await t.client.create("ns", t.body("a", "again"));
+    t.deliver("a");
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "again" });
+    expect(t.gets()).toBe(1);
+  });
+
+  it("an object in the cache that it does not hold: the cached object when the cache holds whole objects, else a GET (held from then on)", async () => {
+    const whole = setup({ wholeObjects: true });
+    await whole.client.create("ns", whole.body("a"));
+    whole.deliver("a");
+    expect((await whole.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect(whole.gets()).toBe(0);
+
+    const meta = setup();
+    await meta.client.create("ns", meta.body("a"));
+    meta.deliver("a");
+    expect((await meta.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect((await meta.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect(meta.gets()).toBe(1);
+  });
+
+  it("forget: the next read asks the API server", async () => {
+    const t = setup();
+    await t.through.create("ns", t.body("a"));
+    t.deliver("a");
+    t.through.forget("ns", "a");
+    expect(t.through.held("ns", "a")).toBeUndefined();
+    expect((await t.through.get("ns", "a"))?.data).toEqual({ v: "1" });
+    expect(t.gets()).toBe(1);
   });
 });

@@ -80,5 +80,13 @@ export class GenericClient<T extends KubeObject> implements ObjectClient<T> {
  */
 export function keepMetadataOnly(obj: KubernetesObject): void {
   for (const key of Object.keys(obj)) if (key !== "apiVersion" && key !== "kind" && key !== "metadata") delete (obj as Record<string, unknown>)[key];
+  dropManagedFields(obj);
+}
+
+/**
+ * An informer's object without metadata.managedFields, in place: the server-side-apply bookkeeping is
+ * often larger than the object, and nothing of ours reads it (an update that omits it leaves it as is).
+ */
+export function dropManagedFields(obj: KubernetesObject): void {
   if (obj.metadata) delete obj.metadata.managedFields;
 }
