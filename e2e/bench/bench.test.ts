@@ -211,7 +211,7 @@ describe("report", () => {
     const rss = rssCurve(minutes, mibPerMinute);
     return {
       minutes, objects: 100, key: "ECDSA-P256", targetRatePerS: 2, maxInFlight: 4, ttlDays: [365, 364], durationS: minutes * 60,
-      changes: 3601, issuances: 3600, issuancesPerS: 2, latency: summarize([150, 180, 900]), cpuS: 90, cpuPerIssuanceS: 0.025, eventLoop: loop,
+      changes: 3601, issuances: 3600, issuancesPerS: 2, latency: summarize([150, 180, 900]), slow: 0, cpuS: 90, cpuPerIssuanceS: 0.025, eventLoop: loop,
       rss, heap: [{ tS: 0, usedMiB: 21, totalMiB: 30 }, { tS: minutes * 60, usedMiB: 22, totalMiB: 31 }], plateau: plateau(rss, minutes),
     };
   };
@@ -231,7 +231,7 @@ describe("report", () => {
     const md = renderReport(r, { command: "c", json: "j" });
     const section = md.slice(md.indexOf("## Soak"), md.indexOf("## How it is measured"));
     expect(section).toContain("continuous re-issuance through spec changes");
-    expect(section).toContain("| 30 | 100 | 3600 | 2.00 | 180 | 900 | 90.0 | 0.025 |");
+    expect(section).toContain("| 30 | 100 | 3600 | 2.00 | 180 | 900 | 900 | 0 | 90.0 | 0.025 |");
     expect(section).toMatch(/\| 80\.0 \| 80\.0 \| 8\d\.\d \| 8\d\.\d \| 21\.0 \| 22\.0 \| 31\.0 \| -?0\.\d \| -?0\.\d\d \|/);
     expect(section).toContain("RSS mean per minute (MiB): ");
     expect(section).toContain("below 2 MiB per 10 minutes");

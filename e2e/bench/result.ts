@@ -219,6 +219,8 @@ export interface SoakResult {
   issuancesPerS: number;
   /** Spec change answered -> FINISHED for the new generation seen on a watch, ms. */
   latency: Summary;
+  /** Of those, how many took over a minute (soak.ts SLOW_MS): a missed event the agent's resync made up for. */
+  slow: number;
   /** The agent's CPU over the window (/proc utime + stime), s. */
   cpuS: number;
   cpuPerIssuanceS: number;

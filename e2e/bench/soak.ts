@@ -24,8 +24,14 @@ export const SOAK_MAX_IN_FLIGHT = 4;
 /** The two ttlDays a change toggles between (365 is what benchCertificate creates). */
 const TTL_DAYS: [number, number] = [365, 364];
 const HEAP_EVERY_MS = 30_000;
-/** An issuance not FINISHED after this is a defect of the run, not a slow machine. */
-const STALL_MS = 3 * 60_000;
+/**
+ * An issuance not FINISHED after this ends the soak. Longer than two of the agent's resync periods (5
+ * min by default): one that only a resync finishes is a defect worth seeing (it counts as slow, and in
+ * the latency figures), but not a reason to throw away the memory curve measured so far.
+ */
+const STALL_MS = 12 * 60_000;
+/** Issuances slower than this are counted apart: far beyond any normal one, a missed event waiting for a resync. */
+export const SLOW_MS = 60_000;
 /** When something has waited this long, the watch may have missed it: list as a backstop. */
 const BACKSTOP_AFTER_MS = 10_000;
 const MiB = 2 ** 20;
@@ -140,7 +146,7 @@ class Reissuer {
   private cursor = 0;
 
   constructor(private readonly cluster: BenchCluster, private readonly watcher: GenerationWatcher, private readonly names: string[],
-    private readonly o: { ratePerS: number; maxInFlight: number }) {
+    private readonly o: { ratePerS: number; maxInFlight: number; log: Log }) {
     for (const n of names) this.ttl.set(n, TTL_DAYS[0]);
   }
 
@@ -225,7 +231,9 @@ class Reissuer {
       if (!done || done.generation < f.generation) continue;
       this.inFlight.delete(name);
       // The FINISHED event can come before the patch's answer was handled: never a negative latency.
-      this.latenciesMs.push(Math.max(0, done.perf - f.perf));
+      const ms = Math.max(0, done.perf - f.perf);
+      this.latenciesMs.push(ms);
+      if (ms > SLOW_MS) this.o.log(`  soak: ${name} generation ${f.generation} took ${(ms / 1000).toFixed(0)} s`);
       if (done.perf <= endPerf) this.issuances++;
     }
   }
@@ -254,7 +262,8 @@ async function createFinished(cluster: BenchCluster, watcher: GenerationWatcher,
     if (Date.now() > deadline) throw new Error(`${names.length - done} of ${names.length} soak objects not FINISHED after 10 minutes`);
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
-      log(`  soak: ${done}/${names.length} FINISHED`);
+      const waiting = names.filter((n) => watcher.finishedGeneration(n) < 1);
+      log(`  soak: ${done}/${names.length} FINISHED${waiting.length <= 3 ? ` (waiting: ${waiting.join(", ")})` : ""}`);
       await watcher.relist();
     }
     await watcher.next(1000);
@@ -289,7 +298,7 @@ export async function soakPhase(cluster: BenchCluster, agent: BenchAgent, o: Soa
     const cpuBefore = agent.cpuSeconds();
     const rss = rssSampler(agent, t0);
     const heap = heapSampler(agent, t0, HEAP_EVERY_MS);
-    const reissuer = new Reissuer(cluster, watcher, names, { ratePerS, maxInFlight });
+    const reissuer = new Reissuer(cluster, watcher, names, { ratePerS, maxInFlight, log: o.log });
     const progress = setInterval(() => o.log(`  soak: ${((Date.now() - t0) / 60_000).toFixed(1)} min, ${reissuer.issuances} issuances, RSS ${agent.rssMiB().toFixed(0)} MiB`), 60_000);
     try {
       await reissuer.run(endPerf);
@@ -306,7 +315,7 @@ export async function soakPhase(cluster: BenchCluster, agent: BenchAgent, o: Soa
     const result: SoakResult = {
       minutes: o.minutes, objects: o.objects, key: KEY, targetRatePerS: ratePerS, maxInFlight, ttlDays: TTL_DAYS,
       durationS, changes: reissuer.changes, issuances: reissuer.issuances, issuancesPerS: reissuer.issuances / durationS,
-      latency: summarize(reissuer.latenciesMs), cpuS, cpuPerIssuanceS: cpuS / reissuer.issuances, eventLoop,
+      latency: summarize(reissuer.latenciesMs), slow: reissuer.latenciesMs.filter((ms) => ms > SLOW_MS).length, cpuS, cpuPerIssuanceS: cpuS / reissuer.issuances, eventLoop,
       rss: rssSamples, heap: heapSamples, plateau: plateau(rssSamples, o.minutes),
     };
     const p = result.plateau;
