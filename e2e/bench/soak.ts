@@ -158,21 +158,24 @@ class Reissuer {
     while (performance.now() < endPerf) {
       this.settle(endPerf);
       this.checkStalls();
+      if (this.oldestWaitMs() > BACKSTOP_AFTER_MS && performance.now() - lastBackstop > BACKSTOP_AFTER_MS) {
+        lastBackstop = performance.now();
+        await this.watcher.relist().catch(() => {});
+      }
       const now = performance.now();
+      if (now < nextAt) {
+        await sleep(Math.min(nextAt - now, endPerf - now));
+        continue;
+      }
+      // Picked only when it is changed at once, so waiting never skips an object's turn.
       const name = this.inFlight.size < this.o.maxInFlight ? this.pick() : undefined;
       if (!name) {
-        if (this.oldestWaitMs() > BACKSTOP_AFTER_MS && now - lastBackstop > BACKSTOP_AFTER_MS) {
-          lastBackstop = now;
-          await this.watcher.relist().catch(() => {});
-        }
         await this.watcher.next(Math.min(1000, endPerf - now));
-      } else if (now < nextAt) {
-        await sleep(Math.min(nextAt - now, endPerf - now));
-      } else {
-        await this.change(name);
-        // On schedule, without a burst to catch up after a wait for capacity.
-        nextAt = Math.max(nextAt + interval, performance.now() - interval);
+        continue;
       }
+      await this.change(name);
+      // On schedule, without a burst to catch up after a wait for capacity.
+      nextAt = Math.max(nextAt + interval, performance.now() - interval);
     }
     this.settle(endPerf);
   }
