@@ -1,7 +1,8 @@
 // The IssuedCertificate reconciler: gather (observe.ts) -> decide (decide.ts, pure) -> act (here).
-// Each reconcile reads fresh objects, takes one decision and carries it out with writes ordered for
-// crash safety: the staged key before the CertificateRequest, the target secret before ISSUED, the
-// staged key deleted after ISSUED, the bookkeeping annotations before the status they explain. A
+// Each reconcile reads the current objects (through the caches: reconciler-cache.ts), takes one
+// decision and carries it out with writes ordered for crash safety: the staged key before the
+// CertificateRequest, the target secret before ISSUED, the staged key deleted after ISSUED, the
+// bookkeeping annotations before the status they explain. A
 // restart at any point therefore resumes from what is stored. A 409 on any write only requeues: it
 // never re-runs a step with a new key (the original's #1198). Other API errors that a retry does not
 // cure (api-failures.ts) are recorded as FAILED, with the request that failed.
@@ -20,7 +21,7 @@ import { BOUNCE_REQUEST_ANNOTATION, CA_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, 
 import { Decision, decide, retryAt } from "./decide";
 import { Bookkeeping, bookkeepingPatch, IssuanceStamp, ownerKey, readBookkeeping, readStamp, stampAnnotations } from "./issuance";
 import { AgentMetrics } from "./metrics";
-import { Observed, observe } from "./observe";
+import { Observed, observe, TargetSummaries } from "./observe";
 import { RenewBefore, renewalTime } from "./renewal";
 import { adoptedTargetSecret, ownerReference, privateKeyRef, secretData, stagedKeySecret, targetSecret } from "./secrets";
 import { CertificateIntent, hasTarget } from "./spec";
@@ -77,6 +78,8 @@ export class IssuedCertificateReconciler implements Reconciler {
   private readonly quiet = new QuietPasses();
   /** With a cache: the clients that read through it, and hold what this reconciler last read or wrote. */
   private readonly cached?: CachedClients<IssuedCertificate, CertificateRequest, Secret>;
+  /** Valid target summaries of the passes in flight (observe.ts). */
+  private readonly summaries = new TargetSummaries();
 
   constructor(options: ReconcilerOptions) {
     // Every failed request says which it was, so that a FAILED caused by the API server can name it.
@@ -100,6 +103,7 @@ export class IssuedCertificateReconciler implements Reconciler {
    * deleted, and after a conflict (what they hold may be what someone else just replaced).
    */
   private forgetHeld(namespace: string, name: string): void {
+    this.summaries.forget(`${namespace}/${name}`);
     if (!this.cached) return;
     const target = this.cached.issuedCertificates.held(namespace, name)?.spec?.issuedCertificateSecret;
     if (target?.namespace && target.name) this.cached.secrets.forget(target.namespace, target.name);
@@ -144,7 +148,7 @@ export class IssuedCertificateReconciler implements Reconciler {
     const { ic } = recorder;
     const { namespace, name } = ic.metadata;
     const now = this.d.clock.now();
-    const observed = await observe(ic, this.d, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs, secretNamespaces: this.d.secretNamespaces,
+    const observed = await observe(ic, { ...this.d, summaries: this.summaries }, { now, clockSkewToleranceMs: this.d.clockSkewToleranceMs, secretNamespaces: this.d.secretNamespaces,
       podNamespaces: this.d.podNamespaces });
     // Ready while the target serves a valid certificate of ours, also during a renewal or a FAILED retry.
     const serving = observed.target.state === "valid" && now.getTime() < observed.target.notAfter.getTime();

@@ -22,7 +22,7 @@ import {
   ROOT_CERT,
 } from "./constants";
 import { IssuanceStamp, stampAnnotations } from "./issuance";
-import { observe, Observed, Readers } from "./observe";
+import { observe, Observed, Readers, SUMMARY_REUSE_MS, TargetSummaries, type TargetSummary } from "./observe";
 import { adoptedTargetSecret, bundleData, CaBundle, stagedKeySecret } from "./secrets";
 import { createRootCa, Misbehaviour, RootCa, signIntermediate } from "../e2e/issuer/sign";
 import { buildCertChain, buildCsr, exportPrivateKeyPem, generateKeyPair } from "../shared/pki";
@@ -543,3 +543,39 @@ describe("observe: the target verified as istiod would use it (hostile review de
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
+
+describe("observe: a valid target's summary is reused for the same resourceVersion (TargetSummaries)", () => {
+  let e: ReconcilerEnv;
+  beforeEach(async () => {
+    e = newEnv();
+    await e.runUntil("FINISHED");
+  });
+  const withSummaries = (summaries: TargetSummaries): Readers => ({ ...readers(e), summaries });
+  const observeWith = async (summaries: TargetSummaries) => (await observeAs(e, icIn(e, "FINISHED"), withSummaries(summaries))).target;
+
+  it("the same version: the same summary object, without summarising again; another version or a later time: made anew", async () => {
+    const summaries = new TargetSummaries();
+    const first = await observeWith(summaries);
+    expect(first.state).toBe("valid");
+    expect(await observeWith(summaries)).toBe(first);
+    e.clock.advance(SUMMARY_REUSE_MS);
+    const later = await observeWith(summaries);
+    expect(later).not.toBe(first);
+    expect(later).toEqual(first);
+    editSecret(e, TARGET.namespace, TARGET.name, (s) => { s.data![CA_CERT] = b64(GARBAGE_PEM); });
+    expect(await observeWith(summaries)).toMatchObject({ state: "incomplete" });
+  });
+
+  it("never past notAfter, and only valid summaries are kept", () => {
+    const summaries = new TargetSummaries();
+    const valid = { state: "valid", notAfter: new Date(10_000) } as TargetSummary;
+    summaries.remember("mesh/ic", "7", valid, 0);
+    expect(summaries.get("mesh/ic", "7", 9_999)).toBe(valid);
+    expect(summaries.get("mesh/ic", "7", 10_000)).toBeUndefined();
+    expect(summaries.get("mesh/ic", "8", 0)).toBeUndefined();
+    summaries.remember("mesh/other", "1", { state: "missing" }, 0);
+    expect(summaries.get("mesh/other", "1", 0)).toBeUndefined();
+    summaries.forget("mesh/ic");
+    expect(summaries.get("mesh/ic", "7", 0)).toBeUndefined();
+  });
+});

@@ -1,5 +1,5 @@
-// Gather: everything one decision about an IssuedCertificate needs, read fresh from the API server
-// and summarised (what the target holds, whether the staged key is usable, what the issuer answered,
+// Gather: everything one decision about an IssuedCertificate needs, read (through the caches where
+// they can vouch for an object: reconciler-cache.ts) and summarised (what the target holds, whether the staged key is usable, what the issuer answered,
 // whether that answer verifies). Reads only; decide.ts turns the result into one action.
 import { decodeBytes } from "../shared/api/builders";
 import { CertificateRequest, IssuedCertificate, ObjectRef, PodBounceDirective } from "../shared/api/types";
@@ -137,6 +137,36 @@ export interface Readers {
   configMaps?: ObjectClient<ConfigMap>;
   /** The informers' caches (reconciler-cache.ts): the collision check reads them where they cover the namespace. */
   cache?: ReconcilerCache;
+  /** Target summaries already made, by the target's resourceVersion (summarising parses and verifies: the costliest part of a pass). */
+  summaries?: TargetSummaries;
+}
+
+/** How long a valid target's summary is reused for the same resourceVersion: the passes of one issuance. */
+export const SUMMARY_REUSE_MS = 60_000;
+
+/**
+ * The valid summaries of targets, per IssuedCertificate, for the resourceVersion they were made from:
+ * the pass that finishes an issuance and the FINISHED pass after it read the same target, and parsing
+ * and verifying it is most of a pass's CPU. Only "valid" ones, for at most SUMMARY_REUSE_MS and never
+ * past notAfter, since a summary depends on the time too. Holds no key material.
+ */
+export class TargetSummaries {
+  private readonly byKey = new Map<string, { version: string; summary: TargetSummary; untilMs: number }>();
+
+  get(icKey: string, version: string | undefined, nowMs: number): TargetSummary | undefined {
+    const held = this.byKey.get(icKey);
+    if (!held || version === undefined || held.version !== version || nowMs >= held.untilMs) return undefined;
+    return held.summary;
+  }
+
+  remember(icKey: string, version: string | undefined, summary: TargetSummary, nowMs: number): void {
+    if (version === undefined || summary.state !== "valid") return;
+    this.byKey.set(icKey, { version, summary, untilMs: Math.min(nowMs + SUMMARY_REUSE_MS, summary.notAfter.getTime()) });
+  }
+
+  forget(icKey: string): void {
+    this.byKey.delete(icKey);
+  }
 }
 
 export interface ObserveOptions {
@@ -164,7 +194,7 @@ export async function observe(ic: IssuedCertificate, r: Readers, o: ObserveOptio
   if (unwatchedNamespace !== undefined) return { ic, raw: {}, book, intent, target: { state: "missing" }, unwatchedNamespace };
 
   const raw: Observed["raw"] = { target: await r.secrets.get(intent.target.namespace, intent.target.name) };
-  const observed: Observed = { ic, raw, book, intent, target: await summariseTarget(raw.target, ic, intent, o) };
+  const observed: Observed = { ic, raw, book, intent, target: await reusedSummary(r.summaries, raw.target, ic, intent, o) };
   // A spec change (or a new object) begins a new issuance whatever else is there; decide needs only the
   // target's revision for it. The next pass reads the rest.
   if (ic.status?.observedGeneration !== ic.metadata.generation) return observed;
@@ -222,6 +252,17 @@ async function readTrustBundle(r: Readers, ic: IssuedCertificate, roots: string[
     found = lists.flatMap((l) => l.items).map((m) => [m.metadata.namespace!, m]);
   }
   return { checked: found.length, lacking: found.map(([ns, map]) => lacks(map, ns)).filter((x): x is string => x !== undefined).sort() };
+}
+
+async function reusedSummary(summaries: TargetSummaries | undefined, secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent, o: ObserveOptions): Promise<TargetSummary> {
+  const key = `${ic.metadata.namespace}/${ic.metadata.name}`;
+  const version = secret?.metadata.resourceVersion;
+  const now = o.now.getTime();
+  const reused = summaries?.get(key, version, now);
+  if (reused) return reused;
+  const summary = await summariseTarget(secret, ic, intent, o);
+  summaries?.remember(key, version, summary, now);
+  return summary;
 }
 
 async function summariseTarget(secret: Secret | undefined, ic: IssuedCertificate, intent: CertificateIntent, o: ObserveOptions): Promise<TargetSummary> {
