@@ -1,7 +1,7 @@
 // Reading certificates as they come from an issuer or a target secret: exactly what is accepted, and
 // the exact Malformed message for everything else (these messages reach status and Events).
 import { createRootCa, RootCa } from "../../e2e/issuer/sign";
-import { describeCertificate, parseCertificateBundlePem, parseSingleCertificatePem } from "./certificate";
+import { describeCertificate, PARSED_CERTIFICATES_KEPT, parseCertificateBundlePem, parseSingleCertificatePem } from "./certificate";
 import { CertificateVerificationError } from "./errors";
 import { encodePem } from "./pem";
 
@@ -63,5 +63,34 @@ describe("parseCertificateBundlePem (root-cert.pem may hold several roots)", () 
     ["a CERTIFICATE block that is not X.509", () => encodePem("CERTIFICATE", new Uint8Array([9, 9, 9, 9])), "root-cert.pem: not a parseable X.509 certificate"],
   ])("refuses %s", async (_name, pem, message) => {
     expect(await refusal(parseCertificateBundlePem(pem(), "root-cert.pem"))).toEqual(["Malformed", `Malformed: ${message}`]);
+  });
+});
+
+describe("parsed certificates are kept for a while (PARSED_CERTIFICATES_KEPT)", () => {
+  it("the same bytes give the same parse, also through another PEM wrapping; other bytes their own", async () => {
+    const first = await parseSingleCertificatePem(a.certPem);
+    expect(await parseSingleCertificatePem(`\n${a.certPem}`)).toBe(first);
+    expect((await parseCertificateBundlePem(a.certPem + b.certPem, "root-cert.pem"))[0]).toBe(first);
+    expect(await parseSingleCertificatePem(b.certPem)).not.toBe(first);
+  });
+
+  it("a failure is not kept, and its message names the field of each call", async () => {
+    const bad = encodePem("CERTIFICATE", new Uint8Array([9, 9, 9]));
+    expect((await refusal(parseSingleCertificatePem(bad, "ca-cert.pem")))[1]).toBe("Malformed: ca-cert.pem: not a parseable X.509 certificate");
+    expect((await refusal(parseSingleCertificatePem(bad, "root-cert.pem")))[1]).toBe("Malformed: root-cert.pem: not a parseable X.509 certificate");
+  });
+
+  it("the least recently used goes first once more are kept", async () => {
+    const parsedA = await parseSingleCertificatePem(a.certPem);
+    const parsedB = await parseSingleCertificatePem(b.certPem);
+    const others = await Promise.all(Array.from({ length: PARSED_CERTIFICATES_KEPT }, () => createRootCa({ spec: { algorithm: "ECDSA", curve: "P-256" } })));
+    for (const [i, other] of others.entries()) {
+      if (i === PARSED_CERTIFICATES_KEPT / 2) expect(await parseSingleCertificatePem(a.certPem)).toBe(parsedA); // used again: kept longer
+      await parseSingleCertificatePem(other.certPem);
+    }
+    expect(await parseSingleCertificatePem(a.certPem)).toBe(parsedA);
+    const again = await parseSingleCertificatePem(b.certPem);
+    expect(again).not.toBe(parsedB);
+    expect(again.summary).toEqual(parsedB.summary);
   });
 });

@@ -69,7 +69,32 @@ export async function describeCertificate(pem: string): Promise<CertificateSumma
   return (await parseSingleCertificatePem(pem)).summary;
 }
 
-async function parseCertificateDer(
+/**
+ * Certificates parsed lately, by their DER (base64): a pass parses the same intermediate and root
+ * several times (describe, verify, chain), the passes of one issuance parse the same answer again, and
+ * ASN.1 parsing in JavaScript is most of the agent's CPU. Only successes are kept; what is kept is
+ * public (certificates and their public keys) and never changed by its users.
+ */
+const parsedLately = new Map<string, Promise<ParsedCertificate>>();
+export const PARSED_CERTIFICATES_KEPT = 128;
+
+function parseCertificateDer(der: Uint8Array, malformed: (message: string) => CertificateVerificationError): Promise<ParsedCertificate> {
+  const key = Buffer.from(der).toString("base64");
+  const kept = parsedLately.get(key);
+  if (kept) {
+    // Most recently used last: the first entry is the one to drop.
+    parsedLately.delete(key);
+    parsedLately.set(key, kept);
+    return kept;
+  }
+  const parsing = parseCertificateDerAnew(der, malformed);
+  parsedLately.set(key, parsing);
+  if (parsedLately.size > PARSED_CERTIFICATES_KEPT) parsedLately.delete(parsedLately.keys().next().value!);
+  parsing.catch(() => parsedLately.delete(key));
+  return parsing;
+}
+
+async function parseCertificateDerAnew(
   der: Uint8Array,
   malformed: (message: string) => CertificateVerificationError,
 ): Promise<ParsedCertificate> {
