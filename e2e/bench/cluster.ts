@@ -237,9 +237,22 @@ export function keySpecName(spec: KeySpec): string {
 }
 
 /** An IssuedCertificate in NAMESPACE for a key of `spec`, writing Secret cacerts-<name>. */
+/** The target secret of benchCertificate(name). */
+export const benchTarget = (name: string) => `cacerts-${name}`;
+
+/**
+ * The IssuedCertificate a request of the agent's is part of a pass over: every pass reads the target
+ * (a GET: the informers keep no Secret data) unless it is skipped as quiet, and the IssuedCertificate
+ * itself comes from the informer's cache, so the target's name is what shows a pass in the audit log.
+ */
+export function passOver(r: { verb: string; resource: string; name: string }): string | undefined {
+  if (r.verb !== "get" || r.resource !== "secrets" || !r.name.startsWith("cacerts-")) return undefined;
+  return r.name.slice("cacerts-".length);
+}
+
 export function benchCertificate(name: string, spec: KeySpec, namespace = NAMESPACE): IssuedCertificate {
   return newIssuedCertificate(namespace, name, {
-    target: { name: `cacerts-${name}`, namespace },
+    target: { name: benchTarget(name), namespace },
     ...(spec.algorithm === "RSA" ? { rsaKeySizeBits: spec.bits } : { annotations: { [KEY_ALGORITHM_ANNOTATION]: describeKeySpec(spec) } }),
   });
 }

@@ -12,7 +12,7 @@
 import { Watch } from "@kubernetes/client-node";
 import { performance } from "node:perf_hooks";
 import { describeKeySpec, type KeySpec } from "../../shared/pki";
-import { ADMIN_USER, AGENT_USER, type BenchAgent, type BenchCluster, benchCertificate, FinishWatcher, type Log, NAMESPACE } from "./cluster";
+import { ADMIN_USER, AGENT_USER, type BenchAgent, type BenchCluster, benchCertificate, FinishWatcher, type Log, NAMESPACE, passOver } from "./cluster";
 import { countByKind, type ApiRequest } from "./audit";
 import { eventLoopOf, isWork, waitQuiet } from "./measure";
 import type { LatencyResult, LatencyRun, LatencyType, Startup, TraceStep } from "./result";
@@ -88,7 +88,7 @@ export async function latencyPhase(cluster: BenchCluster, agent: BenchAgent, o: 
     await cluster.c.issued.create(NAMESPACE, benchCertificate(warm, { algorithm: "ECDSA", curve: "P-256" }));
     await watcher.waitAll([warm], 120_000);
     await waitQuiet(cluster, createAt, 500, 5000);
-    const firstGet = cluster.audit.between(AGENT_USER, createAt).find((r) => r.verb === "get" && r.resource === "issuedcertificates" && r.name === warm);
+    const firstGet = cluster.audit.between(AGENT_USER, createAt).find((r) => passOver(r) === warm);
     const firstReconcileMs = firstGet ? readyAt - agent.spawnedAtMs + (firstGet.receivedMs - createAt) : NaN;
     o.onStartup?.({ objects: 0, readyMs: readyAt - agent.spawnedAtMs, firstReconcileMs, allReconciledMs: firstReconcileMs });
     await agent.probe(); // the event-loop window of this phase starts here

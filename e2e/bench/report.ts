@@ -250,7 +250,7 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
   if (r.startup.length) {
     L.push("## Start to ready");
     L.push("");
-    L.push("From the process being spawned (ms): /readyz 200 (informers listed and watching: caches synced, Lease held), the first reconcile (the agent's first GET of an IssuedCertificate; with 0 objects, of one created the moment /readyz turned 200) and every object reconciled once.");
+    L.push("From the process being spawned (ms): /readyz 200 (informers listed and watching: caches synced, Lease held), the first reconcile (the agent's first pass over an IssuedCertificate, seen as its GET of the target Secret: the IssuedCertificate itself comes from the informer's cache; with 0 objects, of one created the moment /readyz turned 200) and every object reconciled once.");
     L.push("");
     L.push(table(["objects", "ready", "first reconcile", "all reconciled"], r.startup.map((s) => [s.objects, f0(s.readyMs), f0(s.firstReconcileMs), f0(s.allReconciledMs)])));
     L.push("");
@@ -395,7 +395,7 @@ const METHOD = [
     "(10 ms resolution), reset at the start of each phase and read at its end (SIGUSR2). The agent's own /metrics has prom-client's nodejs_eventloop_lag_{max,p99}_seconds, but " +
     "prom-client resets that histogram at every scrape, so each scrape covers only the time since the previous one: a max over scrapes is exact, a p99 over the run is not recoverable.",
   "- **Memory**: RSS from /proc/<pid>/status once it has not moved by more than 1 MiB for a while; heap from /metrics.",
-  "- **Start to ready**: process spawned -> /readyz 200 (polled every 10 ms) -> the first GET of an IssuedCertificate in the audit log -> a GET of every object.",
+  "- **Start to ready**: process spawned -> /readyz 200 (polled every 10 ms) -> the agent's first pass over an IssuedCertificate in the audit log (its GET of the target Secret) -> a pass over every object.",
   "- **Idle**: after the restart with the objects present and reconciled, every request of the agent for the idle period; watches (each counted once, when established) and " +
     "Lease get/update are allowed, anything else is listed as a defect.",
   "- **Fleet**: K control planes, K agents, one issuer process for all; the issuer's RSS with 1 cluster is measured by a first issuer process that is stopped before the run.",

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createSigningSecret, REPO_ROOT, watchProcess } from "../harness";
 import { countByKind, isIdleAllowed } from "./audit";
-import { AGENT_USER, type AgentOptions, type BenchAgent, type BenchCluster, benchCertificate, cpuSeconds, createAll, FinishWatcher, FLOOR_USER, type Log, NAMESPACE, sleep, spawnBenchAgent } from "./cluster";
+import { AGENT_USER, type AgentOptions, type BenchAgent, type BenchCluster, benchCertificate, cpuSeconds, createAll, FinishWatcher, FLOOR_USER, type Log, NAMESPACE, passOver, sleep, spawnBenchAgent } from "./cluster";
 import { keygenFloor } from "./keygen-floor";
 import { eventLoopOf, isWork, memory, rssSampler, waitQuiet } from "./measure";
 import type { FloorA, IdleResult, Memory, Startup, ThroughputResult } from "./result";
@@ -116,14 +116,14 @@ Promise<{ after: Memory; restarted: Memory; startup: Startup; idle: IdleResult; 
   try {
     const readyAt = await next.ready;
     const wanted = new Set((await cluster.c.issued.list(NAMESPACE)).items.map((i) => i.metadata.name!));
-    // Every object reconciled once: a GET of each by the agent.
+    // Every object reconciled once: a pass over each by the agent (passOver).
     const deadline = Date.now() + 10 * 60_000;
     let first = NaN;
     let allAt = NaN;
     for (;;) {
-      const gets = cluster.audit.between(AGENT_USER, next.spawnedAtMs).filter((r) => r.verb === "get" && r.resource === "issuedcertificates" && wanted.has(r.name));
+      const gets = cluster.audit.between(AGENT_USER, next.spawnedAtMs).filter((r) => wanted.has(passOver(r) ?? ""));
       if (gets.length > 0) first = Math.min(...gets.map((r) => r.receivedMs));
-      const done = new Set(gets.map((r) => r.name));
+      const done = new Set(gets.map((r) => passOver(r)));
       if (done.size >= wanted.size) {
         allAt = Math.max(...gets.map((r) => r.completedMs));
         break;
