@@ -93,7 +93,7 @@ describe("the reconciler with an up-to-date cache", () => {
   };
 
   it("a whole issuance GETs each name once (its 404 is held) and the issuer's answer; what it wrote itself is never read back", async () => {
-    const e = newEnv({ cache: true });
+    const e = newEnv();
     const requests = await requestsOf(e, () => e.runUntil("FINISHED"));
     // The target, the staged key and the request are looked up once (someone else's object could sit at
     // those names, which our informers do not watch); the request again for the issuer's answer (its
@@ -102,21 +102,21 @@ describe("the reconciler with an up-to-date cache", () => {
       `get CertificateRequest ${KEY}`, `get CertificateRequest ${KEY}`]);
     await e.reconcile(); // FINISHED: verifies the target, then drops what it held (no key material kept)
     expect(await requestsOf(e, () => e.reconcile())).toEqual([]); // quiet
-    const uncached = newEnv();
+    const uncached = newEnv({ cache: false });
     expect((await requestsOf(uncached, () => uncached.runUntil("FINISHED"))).filter((r) => r.startsWith("get ")).length).toBeGreaterThan(8);
   });
 
   it("never GETs an IssuedCertificate at the target's name (the collision check reads the cache)", async () => {
-    const e = newEnv({ cache: true });
+    const e = newEnv();
     const requests = await requestsOf(e, () => e.runUntil("FINISHED"));
     expect(requests).not.toContain(`get IssuedCertificate ${TARGET.namespace}/${TARGET.name}`);
     // Without the cache, every pass asks.
-    const uncached = newEnv();
+    const uncached = newEnv({ cache: false });
     expect(await requestsOf(uncached, () => uncached.runUntil("FINISHED"))).toContain(`get IssuedCertificate ${TARGET.namespace}/${TARGET.name}`);
   });
 
   it("waiting for the issuer: a wake-up with nothing changed makes no request; the issuer's answer brings a full pass", async () => {
-    const e = newEnv({ cache: true });
+    const e = newEnv();
     await e.runUntil("REQUESTED");
     await e.reconcile(); // waits for the issuer: remembered
     expect(await requestsOf(e, () => e.reconcile())).toEqual([]);
@@ -126,7 +126,7 @@ describe("the reconciler with an up-to-date cache", () => {
   });
 
   it("a resync of a FINISHED object with nothing changed makes no request; any change, or the renewal time, brings a full pass back", async () => {
-    const e = newEnv({ cache: true });
+    const e = newEnv();
     await e.runUntil("FINISHED");
     await e.reconcile(); // the first FINISHED pass verifies the target and remembers it
     const quiet = await requestsOf(e, () => e.reconcile());

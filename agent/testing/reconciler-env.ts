@@ -53,7 +53,7 @@ export interface EnvOptions {
   secrets?: Secret[];
   /** Reconciler options over SETTINGS (e.g. the root change policy). */
   settings?: Partial<ReconcilerOptions>;
-  /** Give the reconciler a cache that is always up to date with the in-memory API (an informer that has caught up). */
+  /** The reconciler's cache, always up to date with the in-memory API (an informer that has caught up), as the agent always has one; false: none (every read a request). */
   cache?: boolean;
 }
 
@@ -91,7 +91,7 @@ export class ReconcilerEnv {
 
   constructor(o: EnvOptions = {}) {
     this.settings = {
-      ...(o.cache ? { cache: {
+      ...(o.cache !== false ? { cache: {
         issuedCertificate: (ns: string, name: string) => this.api.peek<IssuedCertificate>("IssuedCertificate", ns, name),
         secretVersion: (ns: string, name: string) => this.api.peek<Secret>("Secret", ns, name)?.metadata.resourceVersion,
         requestVersion: (ns: string, name: string) => this.api.peek<CertificateRequest>("CertificateRequest", ns, name)?.metadata.resourceVersion,
