@@ -121,6 +121,8 @@ export async function startAgent(config: Config, sourceKc: KubeConfig, log: Logg
     isWorking: () => manager.isWorking(),
     async stop(options) {
       await manager.stop(options);
+      // The reconcilers do not wait for their Events: write those still in flight.
+      await events.flush();
       await kc.close();
       log.info("agent stopped");
     },

@@ -280,7 +280,9 @@ class Recorder {
     if (type === "Warning") this.d.log.warn("transition", fields);
     else this.d.log.info("transition", fields);
     this.d.metrics.transitions.inc({ from: this.from || "NONE", to, reason });
-    await this.d.events.record({ ...ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
+    // Events are best effort and never reject: not awaited, so the next pass need not wait for the
+    // write (four per issuance); the agent flushes them when it stops.
+    void this.d.events.record({ ...ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
     // The status write triggers a watch event; requeue anyway so progress never hangs on one event.
     return to === "FAILED" || to === "FINISHED" ? undefined : requeueNow;
   }
@@ -466,7 +468,7 @@ class Act {
     const fields = { namespace, name, revision: this.revision, reason, detail: message };
     if (type === "Warning") this.d.log.warn("root rotation", fields);
     else this.d.log.info("root rotation", fields);
-    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
+    void this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, type, reason, message);
   }
 
   // Migration: Gloo Mesh's agent wrote the target for this IssuedCertificate. One write (guarded by its
@@ -481,7 +483,7 @@ class Act {
     const { namespace, name } = this.ic.metadata;
     const fields = { namespace, name, revision: this.revision, reason: Reason.AdoptedOriginalSecret, detail: message };
     this.d.log.info("adopted", fields);
-    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.AdoptedOriginalSecret, message);
+    void this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.AdoptedOriginalSecret, message);
     // The next pass reads it as our own target and decides from the state the original left.
     return requeueNow;
   }
@@ -496,7 +498,7 @@ class Act {
     const { namespace, name } = this.ic.metadata;
     const fields = { namespace, name, revision: this.revision, reason: Reason.BounceRequested, detail: `asked PodBounceDirective ${d.ref.namespace}/${d.ref.name} to restart its pods` };
     this.d.log.info("bounce", fields);
-    await this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.BounceRequested, fields.detail);
+    void this.d.events.record({ ...this.ic, apiVersion: API_VERSION, kind: ISSUED_CERTIFICATE.kind }, "Normal", Reason.BounceRequested, fields.detail);
     // The directive's progress wakes us (a watch); look again anyway after the resync period.
     return requeueAfter(this.d.resyncMs);
   }

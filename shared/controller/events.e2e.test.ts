@@ -3,6 +3,7 @@
 // (defect 9) a repeat whose original Event has expired must become a new Event instead of a lost
 // 404 PATCH, and reportingInstance / source.host must name the replica, not the component.
 import { CoreV1Api, CoreV1Event, EventsV1Api, KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { createTestNamespace, describeWithControlPlane, sharedKubeConfig, type TestNamespace } from "../../e2e/controlplane/testenv";
 import { FakeClock, systemClock } from "./clock";
@@ -84,6 +85,45 @@ describeWithControlPlane("KubeEventRecorder on a real API server", () => {
       "Warning BounceWaiting waiting for gateways/ingress x1",
       "Warning BounceWaiting waiting for istio-system/istiod x6",
     ]);
+  });
+
+  it("flush: every Event recorded without waiting is written when it resolves (the reconcilers do not await them; the agent flushes on stop)", async () => {
+    const recorder = new KubeEventRecorder(kc, "cert-agent", systemClock, logger(), { reportingInstance: "cert-agent-0" });
+    const t = await target("flushed");
+    for (const reason of ["Pending", "CertificateRequested", "Issued", "Finished"]) void recorder.record(t, "Normal", reason, `step ${reason}`);
+    void recorder.record(t, "Normal", "Finished", "step Finished");
+    await recorder.flush();
+    const summary = (await eventsAbout(t)).map((e) => `${e.reason} x${e.count}`).sort();
+    expect(summary).toEqual(["CertificateRequested x1", "Finished x2", "Issued x1", "Pending x1"]);
+  });
+
+  it("flush gives up after its bound when the API server does not answer", async () => {
+    // Accepts connections and never answers: the Event write hangs.
+    let recording: Promise<void> | undefined;
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const unanswered = new KubeConfig();
+      unanswered.loadFromOptions({
+        clusters: [{ name: "c", server: `https://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: "u" }],
+        contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x",
+      });
+      const recorder = new KubeEventRecorder(unanswered, "cert-agent", systemClock, logger(), { reportingInstance: "cert-agent-0" });
+      let written = false;
+      recording = recorder.record(await target("unanswered"), "Normal", "Pending", "never written").then(() => { written = true; });
+      const started = Date.now();
+      await recorder.flush(300);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(written).toBe(false);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+      // The write fails once the connection is gone: let it log here, not in the next test.
+      await recording;
+    }
   });
 
   it("records a repeat whose original Event expired as a new Event (defect 9: the 404 PATCH lost it)", async () => {

@@ -22,6 +22,7 @@ export interface EventTarget {
 export type EventType = "Normal" | "Warning";
 
 export interface EventRecorder {
+  /** Resolves once written (or given up on, which is logged); never rejects. */
   record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void>;
 }
 
@@ -72,6 +73,20 @@ export class KubeEventRecorder implements EventRecorder {
     } finally {
       if (this.pending.get(key) === write) this.pending.delete(key);
     }
+  }
+
+  /**
+   * Waits for the Event writes in flight, at most `withinMs` (an API server that does not answer must
+   * not hold a shutdown): callers need not await record(), the agent flushes when it stops.
+   */
+  async flush(withinMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, withinMs); });
+    const all = (async () => {
+      while (this.pending.size > 0) await Promise.all(this.pending.values());
+    })();
+    await Promise.race([all, late]);
+    clearTimeout(timer);
   }
 
   /** Creates the Event, or bumps the count of the one recorded before. Never rejects. */
