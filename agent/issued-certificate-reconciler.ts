@@ -2,10 +2,10 @@
 // Each reconcile reads the current objects (through the caches: reconciler-cache.ts), takes one
 // decision and carries it out with writes ordered for crash safety: the staged key before the
 // CertificateRequest, the target secret before ISSUED, the staged key deleted after ISSUED, the
-// bookkeeping annotations before the status they explain. A
-// restart at any point therefore resumes from what is stored. A 409 on any write only requeues: it
-// never re-runs a step with a new key (the original's #1198). Other API errors that a retry does not
-// cure (api-failures.ts) are recorded as FAILED, with the request that failed.
+// bookkeeping annotations before the status they explain. A restart at any point therefore resumes
+// from what is stored. A 409 on any write only requeues: it never re-runs a step with a new key (the
+// original's #1198). Other API errors that a retry does not cure (api-failures.ts) are recorded as
+// FAILED, with the request that failed.
 import type { Logger } from "winston";
 import { encodeBytes } from "../shared/api/builders";
 import { API_VERSION, CERTIFICATE_REQUEST, CertificateRequest, ISSUED_CERTIFICATE, IssuedCertificate, IssuedCertificateState, POD_BOUNCE_DIRECTIVE, PodBounceDirective } from "../shared/api/types";

@@ -1,6 +1,7 @@
 // Gather: everything one decision about an IssuedCertificate needs, read (through the caches where
-// they can vouch for an object: reconciler-cache.ts) and summarised (what the target holds, whether the staged key is usable, what the issuer answered,
-// whether that answer verifies). Reads only; decide.ts turns the result into one action.
+// they can vouch for an object: reconciler-cache.ts) and summarised (what the target holds, whether
+// the staged key is usable, what the issuer answered, whether that answer verifies). Reads only;
+// decide.ts turns the result into one action.
 import { decodeBytes } from "../shared/api/builders";
 import { CertificateRequest, IssuedCertificate, ObjectRef, PodBounceDirective } from "../shared/api/types";
 import { BounceProgress, BounceRequest, readBounceProgress, readBounceRequest } from "./bouncer/cycle";

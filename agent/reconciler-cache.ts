@@ -5,8 +5,9 @@
 //     a wrong write), and the target-collision check reads it there too.
 //   - Our Secrets and CertificateRequests: the informers keep only their metadata (no private key and
 //     no CSR stays in a cache), so the resourceVersion there says whether the object this agent last
-//     read or wrote is still the current one (readThrough): then it is used again without a request,
-//     and a name the cache has never held is absent without one. Anything else is a GET.
+//     read or wrote is still the current one (readThrough): then it is used again without a request.
+//     A name missing from the cache is looked up once (someone else's object, which our informers do
+//     not watch, may sit there) and its 404 is held. Anything else is a GET.
 //   - QuietPasses: the resourceVersions of the objects a pass read; when none changed since a pass
 //     that decided to wait, the next pass would read the same and decide the same, so it is skipped
 //     without a request. That covers the resync of every FINISHED object, and the wake-ups that the

@@ -195,6 +195,11 @@ describe("report", () => {
     expect(renderReport({ ...result, errors: ["fleet: boom"] }, { command: "c", json: "j" })).toContain("**Incomplete run**: these phases failed, their figures are missing:\n\n- fleet: boom");
   });
 
+  it("prints the notes said of a run after it (a row measured again), and none when there are none", () => {
+    expect(renderReport({ ...result, notes: ["the RSA-4096 row was measured again"] }, { command: "c", json: "j" })).toContain("Note: the RSA-4096 row was measured again\n");
+    expect(renderReport(result, { command: "c", json: "j" })).not.toContain("Note:");
+  });
+
   it("renders the tables, the machine and links to every chart it writes", () => {
     const md = renderReport(result, { command: "npm run bench -- --write-docs", json: "perf/last-run.json" });
     expect(md).toContain("Test CPU, 8 cores");

@@ -168,6 +168,10 @@ export function renderReport(r: BenchResult, o: { command: string; json: string 
   L.push(`Machine: ${m.cpuModel}, ${m.cores} cores, ${f1(m.memoryGiB)} GiB, ${m.os} ${m.kernel}, Node ${m.node}; ` +
     `load average ${m.loadStart.toFixed(1)} at the start, ${m.loadEnd.toFixed(1)} at the end (everything runs on this machine: control planes, issuer, agents, benchmark).`);
   L.push("");
+  for (const note of r.notes ?? []) {
+    L.push(`Note: ${note}`);
+    L.push("");
+  }
   L.push(`Agent: its own process, as the image runs it (\`dist/agent/main.js\` bundled by \`image/bundle.sh\`), the chart's arguments (leader election on, --concurrency ${r.config.concurrency}) and NODE_OPTIONS \`${r.config.agentNodeOptions.join(" ")}\`.`);
   L.push("");
   if (r.errors?.length) {

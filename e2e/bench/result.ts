@@ -250,4 +250,6 @@ export interface BenchResult {
   agentWarnings: string[];
   /** Phases that failed ("phase: message"); the others' figures are still there. */
   errors: string[];
+  /** Said of the run after it, e.g. a row measured again by a later run (printed under the header). */
+  notes?: string[];
 }
