@@ -150,6 +150,8 @@ interface Held<T> {
   obj?: T;
   /** The object's resourceVersion; for an absence after our delete, the version deleted. */
   version?: string;
+  /** What the cache showed when this was held: while it still shows that, our write's event is on its way. */
+  before?: string;
   /** The informer has delivered this very resourceVersion: when the cache shows another, the cache is newer. */
   delivered: boolean;
   atMs: number;
@@ -160,11 +162,11 @@ interface Held<T> {
  * for a name (undefined: none; NOT_CACHED: not covered, ask the API server); `cachedObject`, when the
  * cache holds whole objects, is what a read returns when it has nothing newer.
  *
- * The client holds the last object it read or wrote per name. A watch delivers one resource's changes in
- * order, so until the informer has delivered that resourceVersion, whatever the cache shows is older
- * (our own write's event is on its way): the held object is used, for at most CACHE_LAG_MAX_MS (a
- * re-LIST after a broken watch may skip versions). Once delivered, the cache is as new or newer: the
- * held object while the versions agree, else the cached object or a GET.
+ * The client holds the last object it read or wrote per name, with the version the cache showed then.
+ * While the cache still shows that version, our write's event is on its way: the held object is used,
+ * for at most CACHE_LAG_MAX_MS (a watch that is down delivers nothing). Once the cache shows ours, the
+ * held object is used while the versions agree. Any other version in the cache is newer than ours (a
+ * watch delivers in order; a re-LIST after a broken watch may skip ours): the cached object or a GET.
  *
  * A name missing from the cache is not proof of absence: our informers watch only the objects labelled
  * ours, and someone else's Secret may sit at a target's name. So it is a GET, whose 404 is held until
@@ -178,7 +180,9 @@ export function readThrough<T extends KubeObject>(client: ObjectClient<T>, clock
   const nowMs = () => clock.now().getTime();
   const hold = (o: T): T => {
     const { namespace, name, resourceVersion } = o.metadata as { namespace: string; name: string; resourceVersion?: string };
-    held.set(keyOf(namespace, name), { obj: o, version: resourceVersion, delivered: cachedVersion(namespace, name) === resourceVersion, atMs: nowMs() });
+    const shown = cachedVersion(namespace, name);
+    const before = shown === NOT_CACHED ? undefined : shown;
+    held.set(keyOf(namespace, name), { obj: o, version: resourceVersion, before, delivered: before === resourceVersion, atMs: nowMs() });
     return o;
   };
   const fresh = async (namespace: string, name: string): Promise<T | undefined> => {
@@ -196,7 +200,9 @@ export function readThrough<T extends KubeObject>(client: ObjectClient<T>, clock
       return mine.obj ?? null;
     }
     if (mine.obj === undefined && version === undefined) return null;
-    if (!mine.delivered && nowMs() - mine.atMs < CACHE_LAG_MAX_MS) return mine.obj ?? null;
+    // The cache still shows what it showed when we wrote (or read): our version's event is on its way.
+    // Any other version is newer than ours (e.g. a re-LIST that skipped ours): read it.
+    if (!mine.delivered && version === mine.before && nowMs() - mine.atMs < CACHE_LAG_MAX_MS) return mine.obj ?? null;
     held.delete(key);
     return undefined;
   };
