@@ -124,6 +124,14 @@ export function watchProcess(child: ChildProcess): OurProcess {
   };
 }
 
+/**
+ * The agent's log lines that speak of a 403 or a Forbidden answer. Timestamps are left out (a time
+ * like 02:51:34.403Z is not an error) and 403 must stand alone (not inside a serial or fingerprint).
+ */
+export function forbiddenInLogs(logs: string): string[] {
+  return logs.split("\n").map((line) => line.replace(/"timestamp":"[^"]*"/g, "")).filter((line) => /\b403\b|[Ff]orbidden/.test(line));
+}
+
 export function newIssuedCertificate(namespace: string, name: string, o: Partial<IssuedCertificateOptions> = {}): IssuedCertificate {
   return issuedCertificate({
     name,
