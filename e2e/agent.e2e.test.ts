@@ -16,6 +16,7 @@ import {
   startInProcessAgent,
   startIssuer,
   waitFor,
+  waitForEvent,
   waitForState,
   RootCa,
 } from "./harness";
@@ -105,6 +106,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     expect(cr.metadata.ownerReferences?.[0]).toMatchObject({ kind: "IssuedCertificate", name, uid: done.metadata.uid });
     expect(cr.metadata.annotations?.[KEY_FINGERPRINT_ANNOTATION]).toBe(await fingerprintOfKeyPem(data["ca-key.pem"]));
 
+    await waitForEvent(c, ns, name, "Finished");
     const reasons = (await eventsOf(c, ns, name)).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(["SpecChanged", "CertificateRequested", "Issued", "Finished"]));
   });
@@ -123,6 +125,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     await createP256(name, "cacerts-fails", { annotations: { [FAIL_ANNOTATION]: "signing CA is offline" } });
     const failed = await waitForState(c, ns, name, "FAILED");
     expect(failed.status?.error).toBe(`certificate request ${ns}.${name} failed to be signed by Issuer: signing CA is offline`);
+    await waitForEvent(c, ns, name, "IssuerFailed", "Warning");
     const events = await eventsOf(c, ns, name);
     expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ type: "Warning", reason: "IssuerFailed" })]));
 
@@ -258,6 +261,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     await c.core.deleteNamespacedSecret({ name: target, namespace: ns });
     await waitFor("target secret to come back", () => getSecretOrUndefined(c, ns, target));
     await waitForState(c, ns, name, "FINISHED");
+    await waitForEvent(c, ns, name, "TargetSecretMissing");
     expect((await eventsOf(c, ns, name)).map((e) => e.reason)).toContain("TargetSecretMissing");
   });
 
@@ -276,6 +280,7 @@ describeWithControlPlane("cert-agent end to end", () => {
     await c.issued.create(ns, newIssuedCertificate(ns, name, { rsaKeySizeBits: 1024, target: { name: "cacerts-badspec", namespace: ns } }));
     const failed = await waitForState(c, ns, name, "FAILED");
     expect(failed.status?.error).toMatch(/^invalid spec: unsupported RSA key size 1024/);
+    await waitForEvent(c, ns, name, "InvalidSpec", "Warning");
     expect((await eventsOf(c, ns, name))).toEqual(expect.arrayContaining([expect.objectContaining({ reason: "InvalidSpec", type: "Warning" })]));
     expect(agent.logs()).toMatch(/"reason":"InvalidSpec"/);
     expect(await getSecretOrUndefined(c, ns, name)).toBeUndefined();

@@ -19,6 +19,7 @@ import {
   opensslCheckBundle,
   startInProcessAgent,
   startIssuer,
+  waitForEvent,
   waitForState,
 } from "./harness";
 
@@ -72,6 +73,7 @@ describeWithControlPlane("pod bouncer: clear outcomes", () => {
 
     expect(done.status?.error).toBe("");
     const message = `pods in ${ns} with app=no-such-app: no pod matches; nothing to restart`;
+    await waitForEvent(c, ns, "mesh-ca", "NoPodsMatched", "Warning");
     expect(await eventsOf(ns, "mesh-ca")).toContainEqual(["Warning", "NoPodsMatched", message]);
     expect(logLines(agent, "mesh-ca")).toContainEqual(expect.objectContaining({ level: "warn", message: "bounce", reason: "NoPodsMatched", detail: message }));
     expect((await directives.get(ns, "istio"))!.status).toEqual({ podsBounced: [{ bouncedPods: [] }] });
@@ -107,6 +109,7 @@ describeWithControlPlane("pod bouncer: clear outcomes", () => {
 
     const message = expected.replaceAll("NS", ns);
     expect(failed.status?.error).toBe(message);
+    await waitForEvent(c, ns, "mesh-ca", reason, "Warning");
     expect(await eventsOf(ns, "mesh-ca")).toContainEqual(["Warning", reason, message]);
     expect(logLines(agent, "mesh-ca")).toContainEqual(expect.objectContaining({ message: "transition", to: "FAILED", reason, detail: message }));
     expect((await directives.get(ns, "istio"))!.status?.podsBounced ?? []).toEqual([]);
@@ -120,6 +123,7 @@ describeWithControlPlane("pod bouncer: clear outcomes", () => {
 
     const message = `PodBounceDirective ${ns}/absent named by spec.podBounceDirective does not exist; the target secret is written and valid, no pod was restarted`;
     expect(failed.status?.error).toBe(message);
+    await waitForEvent(c, ns, "mesh-ca", "PodBounceDirectiveMissing", "Warning");
     expect(await eventsOf(ns, "mesh-ca")).toContainEqual(["Warning", "PodBounceDirectiveMissing", message]);
     expect(logLines(agent, "mesh-ca")).toContainEqual(expect.objectContaining({ message: "transition", to: "FAILED", reason: "PodBounceDirectiveMissing", detail: message }));
     await expectValidTarget(ns);

@@ -1,6 +1,6 @@
 // What the end-to-end tests and the demo share: a namespace with a root CA and signing secret, the
 // reference issuer, the agent (in-process or as a real process), and waiting for states.
-import { CoreV1Api, KubeConfig, V1Secret, Watch } from "@kubernetes/client-node";
+import { CoreV1Api, CoreV1Event, KubeConfig, V1Secret, Watch } from "@kubernetes/client-node";
 import { ChildProcess, spawn } from "node:child_process";
 import { get } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -164,6 +164,17 @@ export function waitForState(c: Clients, namespace: string, name: string, state:
     const ic = await c.issued.get(namespace, name);
     return ic?.status?.state === state && ic.status.observedGeneration === ic.metadata.generation ? ic : undefined;
   }, timeoutMs);
+}
+
+/**
+ * The Events about one object once one of them has `reason` (and `type`, if given). The agent writes an Event
+ * after the status it goes with and does not wait for it, so a test that saw the status waits for its Event.
+ */
+export async function waitForEvent(c: Clients, namespace: string, name: string, reason: string, type?: string): Promise<CoreV1Event[]> {
+  return waitFor(`a ${type ?? ""}${type ? " " : ""}${reason} Event about ${namespace}/${name}`, async () => {
+    const events = (await c.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
+    return events.some((e) => e.reason === reason && (type === undefined || e.type === type)) ? events : undefined;
+  });
 }
 
 export async function getSecretOrUndefined(c: Clients, namespace: string, name: string): Promise<V1Secret | undefined> {

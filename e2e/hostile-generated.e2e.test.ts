@@ -104,6 +104,19 @@ describeWithControlPlane(seeded("generated hostile specs and issuer answers on t
     return byObject;
   }
 
+  /**
+   * The Events by object, once every FAILED one has its Warning: the agent writes an Event after the status
+   * it goes with and does not wait for it, so the last objects to settle may still have theirs in flight.
+   */
+  async function eventsOnceWarned(settled: Map<string, IssuedCertificate>): Promise<Map<string, { type: string; reason: string; message: string }[]>> {
+    return waitFor("a Warning Event for each FAILED IssuedCertificate", async () => {
+      const byObject = await eventsByObject();
+      const unwarned = [...settled].filter(([name, ic]) => ic.status?.state === "FAILED" &&
+        !(byObject.get(name) ?? []).some((e) => e.type === "Warning" && e.reason === ic.metadata.annotations?.[FAILURE_REASON_ANNOTATION]));
+      return unwarned.length === 0 ? byObject : undefined;
+    });
+  }
+
   /** Waits until every named IssuedCertificate has settled at its generation (FINISHED or FAILED). */
   async function settle(names: string[], timeoutMs: number): Promise<Map<string, IssuedCertificate>> {
     const settled = (ic: IssuedCertificate | undefined) =>
@@ -157,7 +170,7 @@ describeWithControlPlane(seeded("generated hostile specs and issuer answers on t
     figures.specsRefusedByApiServer = refusedByApiServer;
     figures.specsSettleSeconds = Math.round((Date.now() - started) / 1000);
 
-    const events = await eventsByObject();
+    const events = await eventsOnceWarned(settled);
     const { raw, lines } = parseLogs(agent);
     const outcomes: Record<string, number> = {};
     for (const stored of created) {
@@ -247,7 +260,7 @@ describeWithControlPlane(seeded("generated hostile specs and issuer answers on t
     figures.answersGenerated = ANSWERS;
     figures.answersSettleSeconds = Math.round((Date.now() - started) / 1000);
 
-    const events = await eventsByObject();
+    const events = await eventsOnceWarned(settled);
     const { raw, lines } = parseLogs(agent);
     const reasons: Record<string, number> = {};
     for (const [i, name] of names.entries()) {

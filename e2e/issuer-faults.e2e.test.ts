@@ -34,6 +34,7 @@ import {
   startIssuer,
   SecretVersions,
   waitFor,
+  waitForEvent,
   waitForState,
 } from "./harness";
 import { findKeyMaterial, KeyRecorder } from "./key-hygiene";
@@ -206,6 +207,7 @@ describeWithControlPlane("issuer faults: hostile answers, twice, for an old gene
     expect(opensslCheckBundle(decodeSecret(after))).toEqual(OK);
 
     // The Event: Warning, the reason, the message (Event notes are cut to 1 KB).
+    await waitForEvent(c, ns, name, reason, "Warning");
     const warnings = (await eventsOf(c, ns, name)).filter((e) => e.type === "Warning");
     expect(warnings).toEqual([expect.objectContaining({ reason, count: 1 })]);
     expect(message.startsWith(warnings[0]!.message)).toBe(true);

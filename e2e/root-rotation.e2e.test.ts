@@ -13,7 +13,7 @@ import { CustomResourceClient } from "../shared/kube/custom-objects";
 import { ControlPlaneWithNodes, startControlPlaneWithNodes } from "./controlplane/nodes";
 import { describeWithControlPlane } from "./controlplane/testenv";
 import { type Clients, clients, createSigningSecret, decodeSecret, getSecretOrUndefined, loadKubeConfig, newIssuedCertificate, openssl, spawnAgent,
-  startIssuer, waitFor, waitForState, type AgentProcess } from "./harness";
+  startIssuer, waitFor, waitForEvent, waitForState, type AgentProcess } from "./harness";
 import { type Istiod, startIstiod, type WorkloadCertificate } from "./istiod/istiod";
 import { createRootCa, type RootCa } from "./issuer/sign";
 import type { ReferenceIssuer } from "./issuer/issuer";
@@ -222,6 +222,7 @@ describeWithControlPlane("root rotation with the real istiod", () => {
     const bundle = (await istiod.rootCertConfigMap(ISTIO))!;
     expect(openssl(["verify", "-CAfile", "bundle.pem", "intermediate.pem"], { "bundle.pem": bundle, "intermediate.pem": signer.toString() })).toMatch(/intermediate\.pem: OK/);
     expect(signer.verify(new X509Certificate(newRoot.certPem).publicKey)).toBe(true);
+    await waitForEvent(c, MESH, IC, "RootOverlapEnded", "Normal");
     const events = (await c.core.listNamespacedEvent({ namespace: MESH })).items.map((e) => `${e.type} ${e.reason}`);
     expect(events).toEqual(expect.arrayContaining(["Warning RootChanged", "Normal RootOverlapEnded"]));
   });
