@@ -1,11 +1,18 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { id_ce_basicConstraints, id_ce_subjectAltName } from "@peculiar/asn1-x509";
+import { x509 } from "./crypto-provider";
+import { subjectAltNameExtension } from "./hosts";
+import { encodePem } from "./pem";
 import {
+  type CsrRequest,
   PkiError,
   buildCsr,
   describeKeySpec,
   parseCsr,
   publicKeyFingerprint,
 } from "./index";
-import { OpensslWorkspace } from "./testing/openssl";
+import { OpensslWorkspace, expectNoKeyMaterial } from "./testing/openssl";
 import { FAST_KEY_SPECS, keyPairsFor } from "./testing/key-specs";
 
 const HOSTS = [
@@ -133,5 +140,59 @@ describe("buildCsr details", () => {
 
   it("refuses a non-string with a PkiError", async () => {
     await expect(parseCsr(42 as unknown as string)).rejects.toThrow("CSR PEM must be a string");
+  });
+});
+
+describe("CSR errors", () => {
+  const keys = () => pairs.get("ECDSA-P256") as CryptoKeyPair;
+  const settle = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+  const csrWith = async (extensions: x509.Extension[]) =>
+    encodePem(
+      "CERTIFICATE REQUEST",
+      (await x509.Pkcs10CertificateRequestGenerator.create({ extensions, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" }, keys: keys() })).rawData,
+    );
+
+  it.each<[string, () => Partial<CsrRequest>, string]>([
+    // WebCrypto refuses to sign with a public key: a library error, replaced by our words.
+    ["a public key as the private one", () => ({ keys: { privateKey: keys().publicKey, publicKey: keys().publicKey } }), "CSR could not be created with the ECDSA key"],
+    // Hosts come from a custom resource: a JSON array where a string belongs is refused by name, as it was.
+    ["a host that is not text", () => ({ hosts: [["10.0.0.1"]] as unknown as string[] }), 'host ["10.0.0.1"] cannot be encoded in a SubjectAltName'],
+  ])("buildCsr refuses %s with a PkiError saying so", async (_name, change, message) => {
+    const error = await settle(buildCsr({ keys: keys(), org: "o", hosts: ["a.example.com"], ...change() }));
+    expect(error).toBeInstanceOf(PkiError);
+    expect((error as Error).message).toBe(message);
+  });
+
+  it.each<[string, () => Promise<string>, string]>([
+    [
+      "two SubjectAltName extensions",
+      async () => csrWith([subjectAltNameExtension(["a.example.com"]), subjectAltNameExtension(["b.example.com"])]),
+      "CSR has more than one SubjectAltName extension",
+    ],
+    [
+      "a SubjectAltName extension that is no GeneralNames",
+      async () => csrWith([new x509.Extension(id_ce_subjectAltName, true, new Uint8Array([0x04, 0x01, 0x41]))]),
+      "CSR has a malformed extension (DER decoding failed)",
+    ],
+    [
+      "a BasicConstraints extension that is no BasicConstraints",
+      async () => csrWith([new x509.Extension(id_ce_basicConstraints, true, new Uint8Array([0x04, 0x01, 0x41]))]),
+      "CSR has a malformed extension (DER decoding failed)",
+    ],
+  ])("parseCsr refuses %s with a PkiError that quotes nothing", async (_name, make, message) => {
+    const pem = await make();
+    const error = await settle(parseCsr(pem));
+    expect(error).toBeInstanceOf(PkiError);
+    expect((error as Error).message).toBe(message);
+    expectNoKeyMaterial(error, pem);
+  });
+
+  it("reports a CSR whose signature does not even decode as invalid (the library throws instead of answering)", async () => {
+    const pem = await buildCsr({ keys: keys(), org: "o", hosts: ["a.example.com"] });
+    const asn = AsnConvert.parse(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64"), CertificationRequest);
+    asn.signature = new Uint8Array([1, 2, 3]).buffer; // no ECDSA-Sig-Value SEQUENCE
+    const damaged = AsnConvert.serialize(asn);
+    await expect(new x509.Pkcs10CertificateRequest(damaged).verify()).rejects.toThrow();
+    expect(await parseCsr(encodePem("CERTIFICATE REQUEST", damaged))).toMatchObject({ valid: false, hosts: ["a.example.com"], org: "o" });
   });
 });

@@ -64,13 +64,16 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   } catch {
     valid = false;
   }
-  const sanExtensions = csr.extensions.filter((e) => e.type === id_ce_subjectAltName);
-  if (sanExtensions.length > 1) throw new PkiError("CSR has more than one SubjectAltName extension");
   let hosts: string[];
   try {
+    // @peculiar/x509 decodes the extensions on first access, each as its type (SubjectAltName included),
+    // so a malformed one throws here, with the library's error.
+    const sanExtensions = csr.extensions.filter((e) => e.type === id_ce_subjectAltName);
+    if (sanExtensions.length > 1) throw new PkiError("CSR has more than one SubjectAltName extension");
     hosts = sanExtensions[0] ? readSubjectAltNames(sanExtensions[0].value).map((e) => e.value) : [];
-  } catch {
-    throw new PkiError("CSR SubjectAltName extension is malformed");
+  } catch (error) {
+    if (error instanceof PkiError) throw error;
+    throw new PkiError("CSR has a malformed extension (DER decoding failed)");
   }
   return { publicKey, spec, hosts, org: csr.subjectName.getField(ORGANIZATION_OID)[0] ?? "", valid };
 }

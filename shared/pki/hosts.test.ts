@@ -1,5 +1,22 @@
-import { classifyHost } from "./index";
-import { hostComparisonKey, parseIp, sanComparisonKey, validateHost } from "./hosts";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AttributeTypeAndValue,
+  AttributeValue,
+  GeneralName,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+} from "@peculiar/asn1-x509";
+import { PkiError, classifyHost } from "./index";
+import {
+  type SanEntry,
+  hostComparisonKey,
+  parseIp,
+  readSubjectAltNames,
+  sanComparisonKey,
+  subjectAltNameExtension,
+  validateHost,
+} from "./hosts";
 
 describe("classifyHost (Gloo Mesh's rule, with any URI scheme)", () => {
   it.each([
@@ -104,5 +121,50 @@ describe("SAN comparison keys", () => {
     expect(hostComparisonKey("2001:db8::1")).toBe(sanComparisonKey({ kind: "ip", value: "2001:DB8:0:0:0:0:0:1" }));
     expect(hostComparisonKey("spiffe://td/ns/a/sa/B")).not.toBe(sanComparisonKey({ kind: "uri", value: "spiffe://td/ns/a/sa/b" }));
     expect(hostComparisonKey("10.0.0.1")).not.toBe(sanComparisonKey({ kind: "dns", value: "10.0.0.1" }));
+  });
+});
+
+describe("subjectAltNameExtension", () => {
+  it.each<[string, unknown[], string]>([
+    ["no hosts (an empty GeneralNames is invalid DER)", [], "a SubjectAltName extension needs at least one host"],
+    // Hosts come from a custom resource: a JSON array passes node:net's isIP (it stringifies) but is no host.
+    ["a host that is not text", [["10.0.0.1"]], 'host ["10.0.0.1"] cannot be encoded in a SubjectAltName'],
+  ])("refuses %s with a PkiError saying so", (_name, hosts, message) => {
+    expect(() => subjectAltNameExtension(hosts as string[])).toThrow(PkiError);
+    expect(() => subjectAltNameExtension(hosts as string[])).toThrow(new PkiError(message));
+  });
+});
+
+describe("readSubjectAltNames", () => {
+  it("reads every GeneralName form in order; those we do not issue become 'other'", () => {
+    const names = [
+      new GeneralName({ dNSName: "a.example.com" }),
+      new GeneralName({ rfc822Name: "ops@example.com" }),
+      new GeneralName({ registeredID: "1.2.3.4" }),
+      new GeneralName({ directoryName: new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: "2.5.4.3", value: new AttributeValue({ printableString: "x" }) })])]) }),
+      new GeneralName({ uniformResourceIdentifier: "spiffe://td/ns/a/sa/b" }),
+      new GeneralName({ iPAddress: "10.0.0.1" }),
+    ];
+    expect(readSubjectAltNames(AsnConvert.serialize(new SubjectAlternativeName(names)))).toEqual([
+      { kind: "dns", value: "a.example.com" },
+      { kind: "other", value: "email:ops@example.com" },
+      { kind: "other", value: "unsupported GeneralName form" },
+      { kind: "other", value: "unsupported GeneralName form" },
+      { kind: "uri", value: "spiffe://td/ns/a/sa/b" },
+      { kind: "ip", value: "10.0.0.1" },
+    ]);
+  });
+});
+
+describe("sanComparisonKey", () => {
+  it.each<[SanEntry, string]>([
+    [{ kind: "dns", value: "A.Example.com" }, "dns:a.example.com"],
+    [{ kind: "uri", value: "spiffe://td/ns/A" }, "uri:spiffe://td/ns/A"],
+    [{ kind: "ip", value: "::ffff:10.1.2.3" }, "ip:0a010203"],
+    // An iPAddress of odd length reads back as text that is no IP; it still compares, only to itself.
+    [{ kind: "ip", value: "not-an-ip" }, "ip-unparseable:not-an-ip"],
+    [{ kind: "other", value: "email:ops@example.com" }, "other:email:ops@example.com"],
+  ])("%j -> %s", (entry, key) => {
+    expect(sanComparisonKey(entry)).toBe(key);
   });
 });

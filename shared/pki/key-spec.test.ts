@@ -1,4 +1,4 @@
-import { PkiError, describeKeySpec, parseKeyAlgorithm, rsaKeySpecFromBits } from "./index";
+import { PkiError, describeKeySpec, keySpecOfKey, parseKeyAlgorithm, rsaKeySpecFromBits } from "./index";
 
 describe("describeKeySpec", () => {
   it.each([
@@ -49,5 +49,36 @@ describe("parseKeyAlgorithm", () => {
 
   it("applies the RSA size check to RSA", () => {
     expect(() => parseKeyAlgorithm("RSA", 1024)).toThrow(/unsupported RSA key size 1024/);
+  });
+});
+
+describe("parseKeyAlgorithm's message", () => {
+  it.each([
+    ["DSA", 'unsupported key algorithm "DSA": use RSA, ECDSA-P256 or ECDSA-P384'],
+    // The value comes from a custom resource: quoted, and cut at 40 characters.
+    ["x".repeat(41), `unsupported key algorithm "${"x".repeat(40)}…": use RSA, ECDSA-P256 or ECDSA-P384`],
+  ])("for %j is %j", (value, message) => {
+    expect(() => parseKeyAlgorithm(value, undefined)).toThrow(new PkiError(message));
+  });
+});
+
+describe("keySpecOfKey refuses keys outside KeySpec", () => {
+  it.each<[string, () => Promise<CryptoKeyPair>, string]>([
+    [
+      "ECDSA P-521",
+      async () => (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-521" }, true, ["sign", "verify"])) as CryptoKeyPair,
+      "unsupported EC curve P-521: supported are P-256 and P-384",
+    ],
+    [
+      "Ed25519",
+      async () => (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair,
+      "unsupported key algorithm Ed25519: supported are RSA and ECDSA",
+    ],
+  ])("%s, with a PkiError naming what is supported", async (_name, generate, message) => {
+    const { privateKey, publicKey } = await generate();
+    for (const key of [privateKey, publicKey]) {
+      expect(() => keySpecOfKey(key)).toThrow(PkiError);
+      expect(() => keySpecOfKey(key)).toThrow(new PkiError(message));
+    }
   });
 });

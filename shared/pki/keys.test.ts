@@ -225,3 +225,17 @@ describe("expectNoKeyMaterial (the leak detector these tests rely on)", () => {
     expect(() => expectNoKeyMaterial(new PkiError("a clean message"), pem)).not.toThrow();
   });
 });
+
+describe("exportPrivateKeyPem of a key that cannot leave WebCrypto", () => {
+  it.each(["pkcs8", "pkcs1", "sec1"] as const)("refuses (%s) with a PkiError that carries no cause", async (format) => {
+    const spec = format === "pkcs1" ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) } : { name: "ECDSA", namedCurve: "P-256" };
+    const { privateKey } = (await crypto.subtle.generateKey(spec, false, ["sign", "verify"])) as CryptoKeyPair;
+    const error = await exportPrivateKeyPem(privateKey, format).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PkiError);
+    expect((error as Error).message).toBe("private key could not be exported (is it extractable?)");
+    expect((error as { cause?: unknown }).cause).toBeUndefined();
+  });
+});
