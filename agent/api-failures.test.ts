@@ -2,6 +2,7 @@
 // names the failed request.
 import { FakeApi, FakeApiError } from "../shared/kube/fake";
 import type { Secret } from "../shared/kube/secrets";
+import type { ObjectRef } from "../shared/api/types";
 import { API_FAILURES_BEFORE_FAILED, ApiRequest, ApiRequestError, classifyApiFailure, namingRequests } from "./api-failures";
 import { hasControlCharacters } from "../shared/text/bounded";
 import { Reason } from "./constants";
@@ -44,6 +45,19 @@ describe("classifyApiFailure", () => {
       message: "the API server refused create Secret mesh/ic (create Secret mesh/ic: 413: etcdserver: request is too large)" });
   });
 
+  // Only a Secret with the target's namespace and name is the target: a 404 on creating anything else
+  // is no missing target namespace, and a refused write of it says nothing about the bundle.
+  it.each<[string, ApiRequest, ObjectRef | undefined]>([
+    ["no target known", request("create"), undefined],
+    ["another kind with the target's namespace and name", request("create", "ConfigMap"), TARGET],
+    ["a Secret of that name in another namespace", request("create", "Secret", "mesh"), TARGET],
+    ["a Secret of another name in that namespace", request("create", "Secret", TARGET.namespace, "istio-ca-secret"), TARGET],
+  ])("not the target: %s", (_what, r, target) => {
+    expect(classifyApiFailure(error(r, new FakeApiError(404, "not found")), target, 1)).toEqual({ kind: "transient" });
+    const refused = classifyApiFailure(error(r, new FakeApiError(413, "too large")), target, 1);
+    expect(refused.kind === "fail" && refused.message).toBe(`the API server refused create ${r.kind} ${r.namespace}/${r.name} (create ${r.kind} ${r.namespace}/${r.name}: 413: too large)`);
+  });
+
   it("names the missing namespace and what to do", () => {
     expect(classifyApiFailure(error(request("create"), new FakeApiError(404, 'namespaces "istio-system" not found')), TARGET, 1)).toEqual({
       kind: "fail", reason: Reason.TargetNamespaceMissing,
@@ -70,5 +84,15 @@ describe("namingRequests", () => {
     expect(err).toMatchObject({ code: 403, request: request("create"), message: expect.stringMatching(/^create Secret istio-system\/cacerts: 403: /) });
     api.failNext({ verb: "list", error: NO_ANSWER });
     expect(await secrets.list().catch((e: unknown) => e)).toMatchObject({ code: undefined, request: { verb: "list", kind: "Secret", namespace: "", name: "" } });
+  });
+
+  it("is an Error named ApiRequestError that keeps its cause, and names a cluster-scoped request without a namespace", () => {
+    const cause = new FakeApiError(403, "forbidden");
+    const err = error(request("get", "Namespace", "", "istio-system"), cause);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe("ApiRequestError");
+    expect(err.cause).toBe(cause);
+    expect(err.message).toBe("get Namespace istio-system: 403: forbidden");
+    expect(String(err)).toBe("ApiRequestError: get Namespace istio-system: 403: forbidden");
   });
 });

@@ -49,6 +49,14 @@ describe("certificateStatuses", () => {
   ])("bounce: %s", (_name, certificate, directives, expected) => {
     expect(certificateStatuses([certificate], directives, new Map(), new Map())[0]!.bounce).toEqual(expected);
   });
+
+  it("an IssuedCertificate without namespace or name (not one the API server serves): empty strings, never a made-up name", () => {
+    const bare: IssuedCertificate = { metadata: {}, spec: {} };
+    const when = new Date("2027-01-01T00:00:00Z");
+    expect(certificateStatuses([bare], [], new Map([["/", when]]), new Map())).toEqual([
+      { namespace: "", name: "", state: null, error: "", notAfter: "2027-01-01T00:00:00.000Z", renewalTime: null, bounce: null },
+    ]);
+  });
 });
 
 describe("readTimestamps", () => {
@@ -63,5 +71,14 @@ describe("readTimestamps", () => {
       ["mesh/b", new Date("2026-06-01T12:30:00Z")],
     ]));
     expect(await registry.metrics()).toBe(before);
+  });
+
+  it("skips a value that lacks the namespace or the name label", async () => {
+    const gauge = new Gauge({ name: "x", help: "x", labelNames: ["namespace", "name"], registers: [] });
+    gauge.set({ namespace: "mesh", name: "a" }, Date.parse("2027-01-01T00:00:00Z") / 1000);
+    gauge.set({ namespace: "mesh" }, 1);
+    gauge.set({ name: "b" }, 2);
+    gauge.set(3);
+    expect(await readTimestamps(gauge)).toEqual(new Map([["mesh/a", new Date("2027-01-01T00:00:00Z")]]));
   });
 });

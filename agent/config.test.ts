@@ -134,6 +134,8 @@ describe("parseConfig", () => {
     [["--pod-namespaces", "istio-system,gateways"], {}, { podNamespaces: ["istio-system", "gateways"] }],
     [[], { CERT_AGENT_POD_NAMESPACES: "istio-system" }, { podNamespaces: ["istio-system"] }],
     [["--namespace", "mesh"], { CERT_AGENT_SECRET_NAMESPACES: "istio-system,mesh" }, { namespace: "mesh", secretNamespaces: ["istio-system", "mesh"] }],
+    [["--root-change-policy", "require-approval"], {}, { rootChangePolicy: "require-approval" }],
+    [[], { CERT_AGENT_ROOT_CHANGE_POLICY: "require-approval" }, { rootChangePolicy: "require-approval" }],
   ])("accepts %j %j", (argv, env, expected) => {
     expect(parseConfig(argv, env)).toMatchObject(expected);
   });
@@ -153,6 +155,10 @@ describe("parseConfig", () => {
     [["--pod-namespaces", "gateways,-x"], '--pod-namespaces: "-x" is not a valid namespace name'],
     [["--namespace", "mesh", "--secret-namespaces", "istio-system"],
       "--secret-namespaces (istio-system) must include --namespace (mesh): the staged private keys live there"],
+    [["--root-change-policy", "ask"], '--root-change-policy: "ask" is not one of accept, require-approval'],
+    // parseArgs' hint spans three lines: joined with one space each, nothing else of it lost.
+    [["--concurrency", "--leader-elect"], "Option '--concurrency' argument is ambiguous. " +
+      "Did you forget to specify the option argument for '--concurrency'? To specify an option argument starting with a dash use '--concurrency=-XYZ'."],
   ])("refuses %j", (argv, message) => {
     expect(() => parseConfig(argv, {})).toThrow(message);
   });

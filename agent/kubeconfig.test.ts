@@ -134,9 +134,12 @@ describe("loadKubeConfig (defect 8: kubectl's order and KUBECONFIG lists)", () =
     expect(kc.getCurrentCluster()?.server).toBe("https://present.example:6443");
   });
 
-  it("reads an empty file in the KUBECONFIG list as an empty config, as kubectl does", () => {
+  it.each([
+    ["an empty", ""],
+    ["a blank (whitespace only)", "\n  \n"],
+  ])("reads %s file in the KUBECONFIG list as an empty config, as kubectl does", (_what, content) => {
     const empty = join(dir, "empty");
-    writeFileSync(empty, "");
+    writeFileSync(empty, content);
     const kc = loadKubeConfig(undefined, { env: { HOME: home, KUBECONFIG: [empty, single("after-empty")].join(delimiter) }, serviceAccountDir });
     expect(kc.getCurrentCluster()?.server).toBe("https://after-empty.example:6443");
   });
@@ -154,9 +157,16 @@ describe("loadKubeConfig (defect 8: kubectl's order and KUBECONFIG lists)", () =
     mkdirSync(join(home, ".kube"));
     writeFileSync(join(home, ".kube", "config"), JSON.stringify({ clusters: [{ name: "h", cluster: { server: "https://home.example" } }] }));
     const kc = loadKubeConfig(undefined, { env: { HOME: home, ...IN_CLUSTER_ENV }, serviceAccountDir });
-    expect(kc.getCurrentCluster()).toMatchObject({ server: "https://10.96.0.1:443", caFile: join(serviceAccountDir, "ca.crt") });
-    expect(kc.getCurrentUser()?.authProvider).toEqual({ name: "tokenFile", config: { tokenFile: join(serviceAccountDir, "token") } });
-    expect(kc.getContextObject(kc.getCurrentContext())?.namespace).toBe("cert-agent-system");
+    // The names client-node's loadFromCluster() uses; the CA is verified, never skipped.
+    expect(kc.getCurrentCluster()).toEqual({
+      name: "inCluster",
+      server: "https://10.96.0.1:443",
+      caFile: join(serviceAccountDir, "ca.crt"),
+      skipTLSVerify: false,
+    });
+    expect(kc.getCurrentUser()).toEqual({ name: "inClusterUser", authProvider: { name: "tokenFile", config: { tokenFile: join(serviceAccountDir, "token") } } });
+    expect(kc.getCurrentContext()).toBe("inClusterContext");
+    expect(kc.getContextObject("inClusterContext")).toEqual({ name: "inClusterContext", cluster: "inCluster", user: "inClusterUser", namespace: "cert-agent-system" });
   });
 
   it("treats an empty KUBECONFIG as unset", () => {
@@ -193,8 +203,23 @@ describe("loadKubeConfig (defect 8: kubectl's order and KUBECONFIG lists)", () =
     );
   });
 
-  it("says which source lacks a usable current context", () => {
+  it.each<[string, FileSpec, string]>([
+    ["no current-context", { clusters: { c: "https://c.example" } }, "no current-context set"],
+    ["a current context naming a cluster that is not defined", { clusters: { c: "https://c.example" }, users: { u: "t" }, contexts: { ctx: ["elsewhere", "u"] }, current: "ctx" },
+      'current context "ctx" does not name a cluster defined there'],
+    ["a current context that is not defined", { clusters: { c: "https://c.example" }, current: "ghost" }, 'current context "ghost" does not name a cluster defined there'],
+  ])("says which source lacks a usable current context: %s", (_what, spec, why) => {
+    const file = kubeconfigFile("no-context", spec);
+    expect(() => loadKubeConfig(file, { env: { HOME: home }, serviceAccountDir })).toThrow(`--kubeconfig ${file}: ${why}`);
+  });
+
+  it("takes an empty --kubeconfig as absent, not as a file that does not exist", () => {
+    const kc = loadKubeConfig("", { env: { HOME: home, KUBECONFIG: single("env") }, serviceAccountDir });
+    expect(kc.getCurrentCluster()?.server).toBe("https://env.example:6443");
+  });
+
+  it("names KUBECONFIG, not --kubeconfig, in an error about a path equal to KUBECONFIG (main.ts passes it on)", () => {
     const file = kubeconfigFile("no-context", { clusters: { c: "https://c.example" } });
-    expect(() => loadKubeConfig(file, { env: { HOME: home }, serviceAccountDir })).toThrow(`--kubeconfig ${file}: no current-context set`);
+    expect(() => loadKubeConfig(file, { env: { HOME: home, KUBECONFIG: file }, serviceAccountDir })).toThrow(`KUBECONFIG=${file}: no current-context set`);
   });
 });

@@ -218,9 +218,14 @@ describe("observe: the target Gloo Mesh's own agent wrote (a migration)", () => 
     expect(await observeTarget(e)).toEqual({ state: "original", fingerprint: await fingerprintOf(o.caKeyPem) });
   });
 
-  it("with a ca-cert.pem that does not parse: still original (adopted, then re-issued as incomplete), with no fingerprint", async () => {
+  it.each<[string, (data: Record<string, string>) => void]>([
+    ["a ca-cert.pem that does not parse", (data) => { data[CA_CERT] = b64(GARBAGE_PEM); }],
+    ["no ca-cert.pem", (data) => { delete data[CA_CERT]; }],
+  ])("with %s: still original (adopted, then re-issued as incomplete), with no fingerprint", async (_what, edit) => {
     const o = await original();
-    const e = newEnv({ secrets: [{ ...o.secret, data: { ...o.secret.data, [CA_CERT]: b64(GARBAGE_PEM) } }] });
+    const data = { ...o.secret.data };
+    edit(data);
+    const e = newEnv({ secrets: [{ ...o.secret, data }] });
     expect(await observeTarget(e)).toEqual({ state: "original", fingerprint: "" });
   });
 

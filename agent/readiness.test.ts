@@ -61,6 +61,25 @@ describe("forbiddenCheck", () => {
     expect(detail).not.toContain("mesh/d");
     expect(detail).toMatch(/; and 2 more$/);
   });
+
+  const ONE = "1 IssuedCertificate is FAILED APIRequestForbidden (the API server refuses a request the agent needs: fix its RBAC; " +
+    "each clears when its retry gets through): ";
+
+  it.each<[string, string | undefined, string]>([
+    ["an error of exactly the bound is quoted whole", "x".repeat(FORBIDDEN_ERROR_CHARS), `mesh/a: ${"x".repeat(FORBIDDEN_ERROR_CHARS)}`],
+    ["one character more is cut", "x".repeat(FORBIDDEN_ERROR_CHARS + 1), `mesh/a: ${"x".repeat(FORBIDDEN_ERROR_CHARS)}...`],
+    ["no status.error: nothing after the name", undefined, "mesh/a: "],
+  ])("%s", (_what, error, named) => {
+    const refused = ic("mesh", "a", "FAILED", Reason.APIRequestForbidden);
+    if (error === undefined) delete refused.status!.error;
+    else refused.status!.error = error;
+    expect(forbiddenCheck(() => [refused])()).toEqual({ ok: false, detail: ONE + named });
+  });
+
+  it("names all of exactly three, with no count of more", () => {
+    const list = ["a", "b", "c"].map((n) => ic("mesh", n, "FAILED", Reason.APIRequestForbidden, { error: `e${n}` }));
+    expect(forbiddenCheck(() => list)().detail).toMatch(/^3 IssuedCertificates are FAILED .*\): mesh\/a: ea; mesh\/b: eb; mesh\/c: ec$/);
+  });
 });
 
 describe("forbiddenCheck over what the reconciler writes", () => {

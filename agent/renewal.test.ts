@@ -26,7 +26,9 @@ describe("parseRenewBefore", () => {
     expect(parseRenewBefore(text)).toEqual(expected);
   });
 
-  it.each(["x1/3", "1/3x", "x33%", "33%x", "x0.25", "0.25x", "1.5xh", "1.h", "1.5%%", "", "0", "1", "3/3", "4/3", "0/3", "100%", "0%", "1.5", "-1h", "0h", "10", "10y", "1/0", "abc"])("refuses %j with a message that says what is accepted", (text) => {
+  it.each(["x1/3", "1/3x", "x33%", "33%x", "x0.25", "0.25x", "1.5xh", "1.h", "1.5%%", "", "0", "1", "3/3", "4/3", "0/3", "100%", "0%", "1.5", "-1h", "0h", "10", "10y", "1/0", "abc",
+    // Anchored at both ends: no valid prefix or suffix is taken for the whole.
+    "1h30m", "30dx", "00.5", "+.5", "0.5e-1", ".5x"])("refuses %j with a message that says what is accepted", (text) => {
     expect(() => parseRenewBefore(text)).toThrow(`invalid --renew-before "${text}": use a share of the lifetime (1/3, 33%, 0.33) or a duration (720h, 30d)`);
   });
 

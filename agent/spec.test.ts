@@ -141,6 +141,14 @@ describe("readIntent", () => {
       expect(message).toBe(`spec.issuedCertificateSecret (name "\\u0085${"x".repeat(99)}...", namespace "istio-system") needs a valid name and namespace`);
     });
 
+    it.each<[number, string]>([
+      [100, "A".repeat(100)],
+      [101, `${"A".repeat(100)}...`],
+    ])("quotes a %d-character name whole up to 100 characters, cut beyond", (length, quoted) => {
+      const { message } = refusal(ic((o) => (o.spec!.issuedCertificateSecret = { name: "A".repeat(length), namespace: "istio-system" })));
+      expect(message).toBe(`spec.issuedCertificateSecret (name "${quoted}", namespace "istio-system") needs a valid name and namespace`);
+    });
+
     it("refuses the staged key's Secret (the IssuedCertificate's own namespace and name) as the target", () => {
       const err = refusal(ic(() => {}, { target: { name: NAME, namespace: NS } }));
       expect(err.message).toBe(

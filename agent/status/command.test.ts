@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { issuedCertificate } from "../../shared/api/builders";
 import type { IssuedCertificate, IssuedCertificateState } from "../../shared/api/types";
 import { FakeApi } from "../../shared/kube/fake";
-import { runStatus, type StatusIo } from "./command";
+import { processIo, runStatus, type StatusIo } from "./command";
 import type { StatusReaders } from "./gather";
 import { fakeStatusReaders } from "./testing";
 
@@ -132,5 +132,29 @@ describe("runStatus", () => {
     expect(await runStatus(["--kubeconfig", kubeconfig("mesh")], s.io)).toBe(2);
     expect(s.stdout()).toContain("cannot read mesh/cacerts");
     expect(s.stderr()).toBe("cert-agent status: some secrets or directives could not be read; the verdict is incomplete\n");
+  });
+});
+
+describe("processIo.stdout", () => {
+  // runStatus's caller exits right after it: stdout must settle only once the text is written, and fail
+  // when writing fails (a closed pipe), rather than hang or claim success.
+  it.each<[string, Error | null, string]>([
+    ["resolves once written", null, "written"],
+    ["rejects with the write's error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }), "failed: write EPIPE"],
+  ])("%s", async (_what, writeError, outcome) => {
+    const written: string[] = [];
+    const write = jest.spyOn(process.stdout, "write").mockImplementation(((text: string, done: (err?: Error | null) => void) => {
+      written.push(text);
+      setImmediate(() => done(writeError));
+      return true;
+    }) as never);
+    try {
+      const settled = processIo.stdout("NAMESPACE   NAME\n").then(() => "written", (err: Error) => `failed: ${err.message}`);
+      const pending = new Promise<string>((resolve) => setTimeout(() => resolve("still pending"), 200));
+      expect(await Promise.race([settled, pending])).toBe(outcome);
+      expect(written).toEqual(["NAMESPACE   NAME\n"]);
+    } finally {
+      write.mockRestore();
+    }
   });
 });

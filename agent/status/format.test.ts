@@ -76,6 +76,16 @@ describe("cells", () => {
   });
 });
 
+describe("cells of a row without a certificate", () => {
+  // rows.ts gives an ok or original target a certificate; without one, KEY says "-" rather than nothing.
+  it.each<[string, StatusRow["target"], string]>([
+    ["an ok target", { namespace: "istio-system", name: "cacerts", state: "ok", summary: "", message: "" }, "-"],
+    ["an original target", { namespace: "istio-system", name: "cacerts", state: "original", summary: "Gloo Mesh agent's", message: "…" }, "- (Gloo Mesh agent's)"],
+  ])("%s", (_what, target, key) => {
+    expect(cells(row({ target, certificate: undefined }))).toEqual(["mesh", "ic", "FINISHED", key, "1", "-", "-", "-", "-"]);
+  });
+});
+
 describe("oneLine", () => {
   it("folds whitespace into spaces and escapes other control characters", () => {
     expect(oneLine(" a\r\n\tb\u0007c\u009bd\u2028e  ")).toBe("a b\\u0007c\\u009bd\\u2028e");

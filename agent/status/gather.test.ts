@@ -119,6 +119,7 @@ describe("gather", () => {
     const failure = gather(readers, namespace);
     await expect(failure).rejects.toBeInstanceOf(StatusReadError);
     await expect(failure).rejects.toThrow(message);
+    await expect(failure).rejects.toHaveProperty("name", "StatusReadError");
   });
 
   it("has at most `concurrency` GETs in flight", async () => {

@@ -212,6 +212,15 @@ describe("statusRow: the bounce progress of the PodBounceDirective", () => {
   });
 });
 
+describe("statusRow: an IssuedCertificate without namespace or name (not as the API server serves it)", () => {
+  it("empty strings, never a made-up name, also for the directive that defaults to its namespace", async () => {
+    const bare: IssuedCertificate = { metadata: {}, spec: { podBounceDirective: { name: "bounce", namespace: "" } } };
+    const row = await statusRow({ ic: bare, directive: MISSING }, OPTIONS);
+    expect(row).toMatchObject({ namespace: "", name: "", state: "", error: "", target: { state: "unspecified" } });
+    expect(row.bounce).toEqual({ directive: "/bounce", state: "missing", message: "PodBounceDirective /bounce does not exist" });
+  });
+});
+
 describe("statusReport: sorted rows and one exit code", () => {
   const input = (name: string, state: IssuedCertificateState | undefined, target: "current" | "expired" | "missing" | "unreadable", namespace = "mesh"): StatusInput => {
     const obj = ic(name, state, undefined, { namespace });
