@@ -2,16 +2,34 @@
 // a small cluster the test steps between passes (testing.ts): whole cycles in selector order, crashes,
 // new cycles, blocked evictions, rollout restarts, root sync errors.
 import { requeueAfter, requeueNow } from "../../shared/controller/controller";
-import { ROOT_CERT, RESTARTED_FOR_ANNOTATION } from "../constants";
+import { BOUNCE_PROGRESS_ANNOTATION, BOUNCED_UIDS_ANNOTATION, ROOT_CERT, RESTARTED_FOR_ANNOTATION } from "../constants";
 import type { BounceSelector } from "../../shared/api/types";
+import type { KubeObject } from "../../shared/kube/api";
+import type { Secret } from "../../shared/kube/secrets";
 import { rolledOut } from "./pod-bouncer-reconciler";
 import type { ConfigMap, Pod, Workload } from "./pod-bouncer-reconciler";
-import { App, APPS, BouncerEnv, GATEWAY, ISTIOD, KEY, NEW_ROOT, POLL_MS, WORKLOAD } from "./testing";
+import { App, APPS, BouncerEnv, DIRECTIVE, GATEWAY, ISTIOD, KEY, NEW_ROOT, NS, POLL_MS, WORKLOAD } from "./testing";
 
 const ISTIOD_WHERE = "pods in istio-system with app=istiod";
 const GATEWAY_WHERE = "pods in istio-system with app=istio-ingressgateway";
 const WEB_WHERE = "pods in apps with app=web";
 const GATEWAY_WAIT = `${GATEWAY_WHERE}: waiting for ConfigMap istio-system/istio-ca-root-cert key root-cert.pem to hold the new root`;
+
+/** The cert-agent.io/bounced-uids annotation, parsed. */
+const bouncedUids = (env: BouncerEnv): unknown => JSON.parse(env.directive().metadata.annotations?.[BOUNCED_UIDS_ANNOTATION] ?? "null");
+const uidOf = (env: BouncerEnv, name: string, namespace = "istio-system") => env.api.peek<Pod>("Pod", namespace, name)!.metadata.uid!;
+const ownedBy = (kind: string, o: KubeObject) => [{ apiVersion: "apps/v1", kind, name: o.metadata.name!, uid: o.metadata.uid!, controller: true }];
+
+/** A Deployment istio-system/istiod, rolled out, owning (through ReplicaSet istiod-6d4) the Ready pod istiod-6d4-a. */
+function seedIstiodDeployment(env: BouncerEnv): void {
+  const deployment = env.api.seed<Workload>("Deployment", {
+    metadata: { name: "istiod", namespace: "istio-system" },
+    spec: { replicas: 1, template: {} },
+    status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 },
+  });
+  const rs = env.api.seed<Workload>("ReplicaSet", { metadata: { name: "istiod-6d4", namespace: "istio-system", ownerReferences: ownedBy("Deployment", deployment) } });
+  env.addPod({ namespace: "istio-system", app: "istiod", replicas: 0 }, { ready: true, name: "istiod-6d4-a", ownerReferences: ownedBy("ReplicaSet", rs) });
+}
 
 /** How often each pod was restarted. */
 const counts = (names: string[]) => names.reduce<Record<string, number>>((c, n) => ({ ...c, [n]: (c[n] ?? 0) + 1 }), {});
@@ -200,8 +218,6 @@ describe("PodBouncerReconciler", () => {
       spec: { replicas: 1, template: { metadata: { annotations: { "sidecar.istio.io/inject": "false" } } } },
       status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 },
     });
-    const ownedBy = (kind: string, o: { metadata: { name?: string; uid?: string } }) =>
-      [{ apiVersion: "apps/v1", kind, name: o.metadata.name!, uid: o.metadata.uid!, controller: true }];
     const rs1 = env.api.seed<Workload>("ReplicaSet", { metadata: { name: "istiod-6d4", namespace: "istio-system", ownerReferences: ownedBy("Deployment", deployment) } });
     env.addPod(istiod, { ready: true, name: "istiod-6d4-a", ownerReferences: ownedBy("ReplicaSet", rs1) });
     env.addPod(istiod, { ready: true, name: "istiod-debug" }); // a bare pod: no workload to roll out
@@ -303,14 +319,18 @@ describe("PodBouncerReconciler", () => {
     expect(env.api.peek<ConfigMap>("ConfigMap", "istio-system", "istio-ca-root-cert")?.data?.[ROOT_CERT]).toBe(NEW_ROOT);
   });
 
-  it("a ConfigMap without the configMapKey is a wait that names the keys it has (a wrong key times out with that message)", async () => {
+  it.each<[string, Record<string, string> | undefined, string]>([
+    ["other keys (named sorted)", { "root.pem": NEW_ROOT, "ca.crt": NEW_ROOT }, "ca.crt, root.pem"],
+    ["no data at all", undefined, "none"],
+    ["empty data", {}, "none"],
+  ])("a ConfigMap without the configMapKey is a wait that names the keys it has (a wrong key times out with that message): %s", async (_name, data, keys) => {
     const env = new BouncerEnv({ selectors: [GATEWAY], publishedRoot: null });
-    env.api.seed<ConfigMap>("ConfigMap", { metadata: { name: "istio-ca-root-cert", namespace: "istio-system" }, data: { "ca.crt": NEW_ROOT, "root.pem": NEW_ROOT } });
+    env.api.seed<ConfigMap>("ConfigMap", { metadata: { name: "istio-ca-root-cert", namespace: "istio-system" }, ...(data ? { data } : {}) });
     await env.requestBounce(1);
     await env.reconcile(); // reset
     expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
     expect(env.progress()).toMatchObject({ outcome: "waiting",
-      message: `${GATEWAY_WHERE}: waiting for key root-cert.pem in ConfigMap istio-system/istio-ca-root-cert (its keys: ca.crt, root.pem)` });
+      message: `${GATEWAY_WHERE}: waiting for key root-cert.pem in ConfigMap istio-system/istio-ca-root-cert (its keys: ${keys})` });
     expect(env.restarted()).toEqual([]);
   });
 
@@ -343,6 +363,124 @@ describe("PodBouncerReconciler", () => {
     expect(env.restarted()).toEqual(["apps/db-1"]); // once
     expect(env.progress()).toMatchObject({ outcome: "done" });
     expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["db-1"] }] });
+  });
+
+  // After istiod-1 and istiod-2 were recorded, the uid annotation is replaced: the restart goes by its
+  // uids when it is this cycle's and well-formed (a StatefulSet reuses names), else by status's names.
+  const BOTH = ["istio-system/istiod-1", "istio-system/istiod-2"];
+  it.each<[string, (uid1: string) => string | null, string[]]>([
+    ["this cycle's: by uid (only istiod-1's is recorded)", (u) => JSON.stringify({ cycle: "mesh/ic#1", groups: [[u]] }), ["istio-system/istiod-1"]],
+    ["this cycle's with a malformed later group: group 0 still by uid", (u) => JSON.stringify({ cycle: "mesh/ic#1", groups: [[u], null] }), ["istio-system/istiod-1"]],
+    ["another cycle's: by name", (u) => JSON.stringify({ cycle: "mesh/ic#0", groups: [[u]] }), BOTH],
+    ["a group with a non-string: by name", (u) => JSON.stringify({ cycle: "mesh/ic#1", groups: [[u, 7]] }), BOTH],
+    ["groups not a list: by name", () => JSON.stringify({ cycle: "mesh/ic#1", groups: "x" }), BOTH],
+    ["not JSON: by name", () => "{", BOTH],
+    ["missing (written by a version before uids): by name", () => null, BOTH],
+  ])("bounced-uids annotation %s", async (_name, annotation, restarted) => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istiod-1", "istiod-2"] }] });
+    await env.directives.patchAnnotations(NS, DIRECTIVE, { [BOUNCED_UIDS_ANNOTATION]: annotation(uidOf(env, "istiod-1")) });
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.restarted()).toEqual(restarted);
+  });
+
+  it("the bounced-uids annotation holds the uids of exactly the recorded pods: not of a pod already terminating", async () => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.pods.delete("istio-system", "istiod-2"); // terminating (its finalizer) when the group is recorded
+    expect(await env.reconcile()).toEqual(requeueNow); // record
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istiod-1"] }] });
+    expect(bouncedUids(env)).toEqual({ cycle: "mesh/ic#1", groups: [[uidOf(env, "istiod-1")]] });
+  });
+
+  it("a cycle started over (its progress annotation removed) keeps no uid group of the earlier pass beyond what it recorded again", async () => {
+    const env = new BouncerEnv();
+    await env.requestBounce(1);
+    await env.runCycle();
+    expect((bouncedUids(env) as { groups: unknown[] }).groups).toHaveLength(3);
+    await env.directives.patchAnnotations(NS, DIRECTIVE, { [BOUNCE_PROGRESS_ANNOTATION]: null });
+    await env.step();
+    expect(await env.reconcile()).toEqual(requeueNow); // reset
+    expect(await env.reconcile()).toEqual(requeueNow); // record istiod again
+    expect(env.directive().status).toEqual({ podsBounced: [{ bouncedPods: ["istiod-3", "istiod-4"] }] });
+    expect(bouncedUids(env)).toEqual({ cycle: "mesh/ic#1", groups: [[uidOf(env, "istiod-3"), uidOf(env, "istiod-4")]] });
+  });
+
+  // What counts as a Ready replacement: the pod's Ready condition, whatever else it has.
+  it.each<[string, boolean, Pod["status"]]>([
+    ["Ready among other True conditions", true, { conditions: ["PodScheduled", "Initialized", "ContainersReady", "Ready"].map((type) => ({ type, status: "True" })) }],
+    ["only Ready", true, { conditions: [{ type: "Ready", status: "True" }] }],
+    ["scheduled, not Ready", false, { conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "False" }] }],
+    ["no conditions yet", false, { conditions: [] }],
+    ["no status yet", false, undefined],
+  ])("a replacement pod with %s counts as Ready: %s", async (_name, ready, status) => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD], apps: [{ namespace: "istio-system", app: "istiod", replicas: 1 }] });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    expect(await env.reconcile()).toEqual(requeueNow); // restart istiod-1
+    env.api.seed<Pod>("Pod", { metadata: { name: "istiod-new", namespace: "istio-system", labels: { app: "istiod" } }, ...(status ? { status } : {}) });
+    if (ready) {
+      expect(await env.reconcile()).toBeUndefined();
+      expect(env.progress()).toMatchObject({ outcome: "done" });
+    } else {
+      expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+      expect(env.progress()).toMatchObject({ outcome: "waiting", message: `${ISTIOD_WHERE}: 0 of 1 replacement pods Ready` });
+    }
+  });
+
+  // The chart grants apps/* (ReplicaSets, Deployments, ...) to the rollout strategy only.
+  it.each(["evict", "delete"] as const)("%s never reads a workload, even for pods a Deployment owns", async (strategy) => {
+    const env = new BouncerEnv({ strategy, selectors: [{ namespace: "istio-system", labels: { app: "istiod" } }], apps: [] });
+    seedIstiodDeployment(env);
+    await env.requestBounce(1);
+    const { errors } = await env.runCycle();
+    expect(errors).toEqual([]);
+    expect(env.progress()).toMatchObject({ outcome: "done" });
+    expect(env.restarted()).toEqual(["istio-system/istiod-6d4-a"]);
+    expect(env.api.calls.filter((c) => c.kind in env.workloads)).toEqual([]);
+  });
+
+  it("a later selector's error replaces an earlier one's in the progress, with its own BounceFailed", async () => {
+    const env = new BouncerEnv({ selectors: [GATEWAY, WORKLOAD], podNamespaces: ["istio-system"], targetData: { "ca-cert.pem": "Q0VSVA==" }, publishedRoot: NEW_ROOT });
+    await env.requestBounce(1);
+    await env.runCycle();
+    const noKey = `${GATEWAY_WHERE}: secret istio-system/cacerts has no key root-cert.pem`;
+    expect(env.progress()).toMatchObject({ outcome: "error", message: noKey });
+    // The key is added: the gateway is recorded and restarted, then the next selector is refused.
+    env.api.seed<Secret>("Secret", { metadata: { name: "cacerts", namespace: "istio-system" }, data: { [ROOT_CERT]: Buffer.from(NEW_ROOT).toString("base64") } });
+    expect(await env.reconcile()).toEqual(requeueNow); // record
+    expect(await env.reconcile()).toEqual(requeueNow); // restart
+    expect(await env.reconcile()).toBeUndefined(); // error
+    const refused = `${WEB_WHERE}: namespace apps is not one of --pod-namespaces, where this agent may restart pods; add it (chart: rbac.podNamespaces)`;
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#1", outcome: "error", message: refused });
+    expect(env.eventLog()).toEqual([
+      ["Warning", "BounceFailed", noKey],
+      ["Normal", "PodsRestarted", `${GATEWAY_WHERE}: restarted Pod/istio-ingressgateway-1 (evict)`],
+      ["Warning", "BounceFailed", refused],
+    ]);
+  });
+
+  it("evictions all blocked: no PodsRestarted, the progress names the budget once, a still-blocked pass warns again and writes nothing", async () => {
+    const env = new BouncerEnv({ strategy: "evict", selectors: [ISTIOD] });
+    env.evictor.block("istiod-1", 2);
+    env.evictor.block("istiod-2", 2);
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    const blocked = `${ISTIOD_WHERE}: eviction of istiod-1, istiod-2 blocked by a PodDisruptionBudget; retrying`;
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.eventLog()).toEqual([["Warning", "BounceWaiting", blocked]]);
+    expect(env.progressJson()).toEqual({ cycle: "mesh/ic#1", outcome: "waiting", message: blocked });
+    env.writes.length = 0;
+    expect(await env.reconcile()).toEqual(requeueAfter(POLL_MS));
+    expect(env.writes).toEqual([]);
+    expect(env.eventLog()).toEqual([["Warning", "BounceWaiting", blocked], ["Warning", "BounceWaiting", blocked]]);
+    expect(env.restarted()).toEqual([]);
   });
 
   it("no bounce request -> nothing happens (no writes, no Events, no evictions)", async () => {
@@ -419,5 +557,40 @@ describe("PodBouncerReconciler: what operators see, and cancellation", () => {
     await env.runCycle();
     expect(env.progressJson()).toMatchObject({ outcome: "done" });
     expect(env.restarted()).toHaveLength(2);
+  });
+
+  it("each planned pass is one debug line naming the directive, the cycle and the step", async () => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    await env.runCycle();
+    const lines = (await env.logRecords()).filter((r) => r.message === "bounce step");
+    expect(lines.map((l) => l.step)).toEqual(["record", "restart", "wait", "done"]);
+    for (const l of lines) expect(l).toMatchObject({ level: "debug", namespace: "mesh", name: "istio-pods", cycle: "mesh/ic#1" });
+  });
+
+  it("an Event that cannot be written (the IssuedCertificate read fails) is a warn line; the restart goes on", async () => {
+    const env = new BouncerEnv({ strategy: "delete", selectors: [ISTIOD] });
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    env.api.failNext({ kind: "IssuedCertificate", verb: "get", error: 500 });
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.restarted()).toEqual(["istio-system/istiod-1", "istio-system/istiod-2"]);
+    expect(env.events.events).toEqual([]);
+    const warned = (await env.logRecords()).filter((r) => r.message === "could not report bounce progress");
+    expect(warned).toEqual([expect.objectContaining({ level: "warn", namespace: "mesh", name: "ic", error: expect.stringContaining("injected 500") })]);
+  });
+
+  it("rollout: an aborted signal at the restart marks no workload and rejects", async () => {
+    const env = new BouncerEnv({ strategy: "rollout", selectors: [ISTIOD], apps: [] });
+    seedIstiodDeployment(env);
+    await env.requestBounce(1);
+    await env.reconcile(); // reset
+    await env.reconcile(); // record
+    const before = env.writes.length;
+    await expect(env.reconcile(KEY, AbortSignal.abort(new Error("deadline")))).rejects.toThrow("deadline");
+    expect(env.writes.slice(before)).toEqual([]);
+    expect(await env.reconcile()).toEqual(requeueNow);
+    expect(env.timeline.filter((t) => t.startsWith("mark "))).toEqual(["mark Deployment/istiod"]);
   });
 });
