@@ -627,9 +627,10 @@ async function showIstiod(c: Clients, istiod: Istiod): Promise<void> {
   }, 30_000, () => lastMetrics);
   say(`  metric citadel_server_cert_chain_expiry_timestamp = ${metrics.certChainExpiry!.toISOString()} = ${CA_CERT} notAfter: OK`);
   say(`  metric citadel_server_root_cert_expiry_timestamp  = ${metrics.rootCertExpiry!.toISOString()} = ${ROOT_CERT} notAfter: OK`);
+  // istiod prints serials as Go's big.Int does, without leading zeros; the line names the serial as the summary does.
   const serial = ours.serialNumber.replace(/^0+(?=.)/, "");
   if (messages.some((m) => m.startsWith("x509 cert - ") && m.includes(`SN: ${serial},`))) {
-    say(`  its log lists ${CA_CERT}'s serial ${serial} in the chain of its own serving certificate`);
+    say(`  its log lists ${CA_CERT}'s serial ${ours.serialNumber} in the chain of its own serving certificate`);
   }
   let lastMaps = "";
   const namespaces = await pollUntil("istio-ca-root-cert to hold our root in every namespace", async () => {
